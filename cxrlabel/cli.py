@@ -1,0 +1,159 @@
+"""`cxrlabel` command line: mine, validate, explain, rules lint, cluster, build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from cxrlabel.errors import UserError
+
+app = typer.Typer(
+    help="Mine chest X-ray reports (English or Chinese) into per-finding labels with evidence.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+rules_app = typer.Typer(help="Check the rule, vocabulary and label-set files.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+console = Console(stderr=True)
+
+LangOption = Annotated[str, typer.Option("--lang", help="Report language: en or zh.")]
+LabelsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--labels",
+        help="Label set: chestxray14 or chexpert (en), dong10 or regions5 (zh), or a path to a .yml "
+        "file. Default: chestxray14 for en, dong10 for zh.",
+    ),
+]
+ParserOption = Annotated[
+    str, typer.Option("--parser", help="English dependency parser backend: spacy (default) or stanza.")
+]
+WorkersOption = Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")]
+
+
+def fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def labeler_options(lang: str, parser: str) -> dict:
+    return {"parser": parser} if lang == "en" else {}
+
+
+@app.command()
+def mine(
+    reports: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder of .txt reports (id = file stem), a .csv/.tsv table or a .jsonl file. "
+            "CSV/JSONL: the id column and the text column(s) are found automatically (id, uid, "
+            "filename...; findings/impression, 影像所见/诊断, text...) or named with the options."
+        ),
+    ],
+    lang: LangOption = "en",
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out"),
+    labels: LabelsOption = None,
+    parser: ParserOption = "spacy",
+    id_column: Annotated[str | None, typer.Option(help="CSV/JSONL column holding the report id.")] = None,
+    text_column: Annotated[
+        list[str] | None, typer.Option(help="CSV/JSONL column(s) holding report text; repeat for several.")
+    ] = None,
+    workers: WorkersOption = 1,
+    batch_size: Annotated[int, typer.Option(min=1, help="Reports per batch sent to a worker.")] = 64,
+    max_chars: Annotated[int, typer.Option(min=1, help="Longer reports go to errors.csv.")] = 100_000,
+) -> None:
+    """Label every report and write OUT/labels.csv (1 positive, 0 negative, -1 uncertain, empty not
+    mentioned), OUT/mentions.jsonl (evidence: sentence, span, state, deciding rule), OUT/errors.csv
+    (records that could not be processed, with the reason) and OUT/summary.json."""
+    from cxrlabel.mining import mine_reports
+
+    try:
+        summary = mine_reports(
+            reports, lang=lang, out=out, labels=labels, options=labeler_options(lang, parser),
+            id_column=id_column, text_columns=text_column, workers=workers, batch_size=batch_size,
+            max_chars=max_chars, console=console,
+        )
+    except UserError as exc:
+        fail(str(exc))
+    console.print(
+        f"{summary['reports_written']} reports labelled, {summary['reports_failed']} in errors.csv "
+        f"({summary['reports_per_second']:.0f} reports/s) → {out}"
+    )
+    if summary["reports_written"] == 0:
+        fail("no report could be processed; see errors.csv", code=1)
+
+
+@app.command()
+def validate(
+    gold: Annotated[
+        str, typer.Option("--gold", help="'openi' (the shipped OpenI development gold) or a gold CSV path.")
+    ] = "openi",
+    reports: Annotated[
+        Path | None,
+        typer.Option("--reports", help="Reports CSV for a gold file (en: uid,findings,impression; "
+                     "zh: id,findings,diagnosis). May be the gold file itself."),
+    ] = None,
+    lang: LangOption = "en",
+    labels: LabelsOption = None,
+    parser: ParserOption = "spacy",
+    uncertain_as: Annotated[
+        str, typer.Option("--uncertain-as", help="Score uncertain labels as negative (default) or positive.")
+    ] = "negative",
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
+    errors_path: Annotated[
+        Path | None,
+        typer.Option("--errors", help="Write every false positive / negative with its evidence (CSV)."),
+    ] = None,
+    workers: WorkersOption = 1,
+) -> None:
+    """Score the labeler against a gold standard: per-label precision, recall, F1 and support, micro
+    and macro rows, and (English) the ChestX-ray8 Table 2 layout beside the published numbers."""
+    from cxrlabel.validation import run_validation
+
+    if uncertain_as not in ("negative", "positive"):
+        fail("--uncertain-as takes negative or positive")
+    try:
+        run_validation(
+            gold=gold, reports=reports, lang=lang, labels=labels, options=labeler_options(lang, parser),
+            uncertain_as=uncertain_as, json_path=json_path, errors_path=errors_path, workers=workers,
+        )
+    except UserError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def explain(
+    text: Annotated[str, typer.Argument(help="Report or sentence text to explain.")],
+    labels: LabelsOption = None,
+    parser: ParserOption = "spacy",
+) -> None:
+    """Show how an English text is labelled: sentences, canonical graph edges, mentions and the rule
+    that decided each."""
+    from cxrlabel.en.explain import explain_text
+
+    try:
+        explain_text(text, labels=labels or "chestxray14", parser=parser)
+    except UserError as exc:
+        fail(str(exc))
+
+
+@rules_app.command("lint")
+def rules_lint(
+    rules_dir: Annotated[
+        Path | None, typer.Option("--rules-dir", help="Rules folder to check (default: the installed one).")
+    ] = None,
+) -> None:
+    """Validate every rule, vocabulary and label-set file; print file:line messages; exit 1 on problems."""
+    from cxrlabel.lint import lint_rules
+
+    problems = lint_rules(rules_dir)
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
+        fail(f"{len(problems)} problem(s)", code=1)
+    typer.echo("rules: OK")
+

@@ -1,0 +1,1 @@
+"""cxrtrain: multi-label CNN training on datasets emitted by cxrlabel."""

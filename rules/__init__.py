@@ -1,0 +1,1 @@
+"""Data package: vocabularies, rules, templates and label sets for cxrlabel (no code)."""
