@@ -1,0 +1,1 @@
+"""English pipeline: sections → sentences → parse → canonical graph → mentions → rules → labels."""

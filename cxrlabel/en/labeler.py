@@ -1,0 +1,120 @@
+"""English labeler: sections → sentences → mentions → parse (mention sentences only) → rules → labels."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import networkx as nx
+
+from cxrlabel.en.graph import build_graph
+from cxrlabel.en.rules import RuleSet, load_rules
+from cxrlabel.en.sections import split_sections
+from cxrlabel.en.sentences import split_sentences
+from cxrlabel.en.vocabulary import Finding, VocabularyMatch, find_mentions, load_vocabulary
+from cxrlabel.labelsets import LabelSet
+from cxrlabel.registry import parser_class
+from cxrlabel.types import Mention, ReadError, Report, ReportResult, State
+
+CACHE_SIZE = 200_000
+
+
+@dataclass(frozen=True)
+class SentenceDecision:
+    """A vocabulary match in a sentence with the state the rules gave it."""
+
+    match: VocabularyMatch
+    node: int | None
+    state: State
+    rule_id: str
+
+
+def head_node(graph: nx.DiGraph, start: int, end: int) -> int | None:
+    """The token of a character span whose head lies outside the span (multi-word → head token)."""
+    inside = [n for n, a in graph.nodes(data=True) if a["start"] < end and a["end"] > start]
+    for node in inside:
+        heads = [h for h, _, label in graph.in_edges(node, data="label") if not label.startswith("conj_")]
+        if not heads or all(h not in inside for h in heads):
+            return node
+    return inside[-1] if inside else None
+
+
+def decide_sentence(graph: nx.DiGraph, matches: list[VocabularyMatch], rules: RuleSet) -> list[SentenceDecision]:
+    decisions = []
+    for match in matches:
+        node = head_node(graph, match.start, match.end)
+        state, rule_id = (State.POSITIVE, "default.positive") if node is None else rules.decide(graph, node)
+        decisions.append(SentenceDecision(match, node, state, rule_id))
+    return decisions
+
+
+def aggregate(states: list[State]) -> State | None:
+    """positive if any positive, else uncertain if any, else negative if any, else not mentioned."""
+    for state in (State.POSITIVE, State.UNCERTAIN, State.NEGATIVE):
+        if state in states:
+            return state
+    return None
+
+
+class EnglishLabeler:
+    def __init__(self, label_set: LabelSet, parser: str = "spacy"):
+        self.label_set = label_set
+        self.vocabulary: tuple[Finding, ...] = load_vocabulary()
+        self.abnormal = {f.name for f in self.vocabulary if f.abnormal}
+        self.rules = load_rules()
+        self.parser = parser_class(parser)()
+        self.finding_labels: dict[str, list[str]] = {}
+        for label in label_set.labels:
+            for finding in label.findings:
+                self.finding_labels.setdefault(finding, []).append(label.name)
+        self._cache: OrderedDict[str, list[SentenceDecision]] = OrderedDict()
+
+    def analyse_sentences(self, sentences: list[str]) -> list[list[SentenceDecision]]:
+        """Decisions for each sentence; parses only uncached sentences that hold a mention."""
+        matches = {s: find_mentions(s, self.vocabulary) for s in set(sentences) if s not in self._cache}
+        to_parse = [s for s, found in matches.items() if found]
+        for sentence, parsed in zip(to_parse, self.parser.parse(to_parse)):
+            self._remember(sentence, decide_sentence(build_graph(parsed), matches[sentence], self.rules))
+        for sentence, found in matches.items():
+            if not found:
+                self._remember(sentence, [])
+        return [self._cache[s] for s in sentences]
+
+    def _remember(self, sentence: str, decisions: list[SentenceDecision]) -> None:
+        self._cache[sentence] = decisions
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def label_batch(self, reports: list[Report]) -> list[ReportResult | ReadError]:
+        located = []  # (report index, section name, sentence text)
+        for index, report in enumerate(reports):
+            for section in split_sections(report):
+                for sentence in split_sentences(section.text):
+                    located.append((index, section.name, sentence.text))
+        decisions = self.analyse_sentences([text for _, _, text in located])
+        mentions: list[list[Mention]] = [[] for _ in reports]
+        for (index, section, text), found in zip(located, decisions):
+            for decision in found:
+                mentions[index].append(
+                    Mention(reports[index].id, decision.match.finding, section, text, decision.match.start,
+                            decision.match.end, decision.match.text, decision.state, decision.rule_id)
+                )
+        return [self._result(report, found) for report, found in zip(reports, mentions)]
+
+    def _result(self, report: Report, mentions: list[Mention]) -> ReportResult:
+        by_label: dict[str, list[State]] = {}
+        abnormal_seen = False
+        for mention in mentions:
+            for label in self.finding_labels.get(mention.label, []):
+                by_label.setdefault(label, []).append(mention.state)
+            if mention.label in self.abnormal and mention.state != State.NEGATIVE:
+                abnormal_seen = True
+        labels: dict[str, State] = {}
+        for spec in self.label_set.labels:
+            if spec.derived == "normal":
+                labels[spec.name] = State.NEGATIVE if abnormal_seen else State.POSITIVE
+            else:
+                state = aggregate(by_label.get(spec.name, []))
+                if state is not None:
+                    labels[spec.name] = state
+        return ReportResult(report.id, labels, mentions)

@@ -1,0 +1,156 @@
+"""Declarative negation / uncertainty rules matched on the canonical graph.
+
+A rule is a path from the finding's head node (the anchor). Each step follows one edge whose label
+matches `edge` (regex; `*` for any), `dir: out` (anchor side is the head) or `dir: in` (anchor side
+is the dependent), and lands on a node that passes the `node` test (regexes on word / lemma / pos,
+full match, case-insensitive; `not_lemma` / `not_word` reject). `repeat: [min, max]` lets a step be
+taken that many times. Rules live in rules/en/rules/*.yml, one stage per file; stages run in the
+order uncertainty_pre → negation → uncertainty_post and the first matching rule decides.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import networkx as nx
+
+from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel.types import State
+
+STAGES = {
+    "uncertainty_pre": State.UNCERTAIN,
+    "negation": State.NEGATIVE,
+    "uncertainty_post": State.UNCERTAIN,
+}
+NODE_KEYS = {"word", "lemma", "pos", "not_word", "not_lemma"}
+STEP_KEYS = {"edge", "dir", "node", "repeat"}
+RULE_KEYS = {"id", "comment", "path"}
+POSITIVE_RULE = "default.positive"
+
+
+@dataclass(frozen=True)
+class NodeTest:
+    tests: tuple[tuple[str, re.Pattern, bool], ...]  # (attribute, regex, must match)
+
+    def __call__(self, attrs: dict) -> bool:
+        return all(bool(regex.fullmatch(attrs[attribute])) == wanted for attribute, regex, wanted in self.tests)
+
+
+@dataclass(frozen=True)
+class Step:
+    edge: re.Pattern
+    outgoing: bool
+    node: NodeTest
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    stage: str
+    comment: str
+    paths: tuple[tuple[Step, ...], ...]  # the path with every `repeat` expanded
+    source: str  # file:line
+
+    def matches(self, graph: nx.DiGraph, anchors: list[int]) -> bool:
+        return any(_walk(graph, anchor, path, 0) for anchor in anchors for path in self.paths)
+
+
+def _walk(graph: nx.DiGraph, node: int, path: tuple[Step, ...], index: int) -> bool:
+    if index == len(path):
+        return True
+    step = path[index]
+    edges = graph.out_edges(node, data="label") if step.outgoing else graph.in_edges(node, data="label")
+    for head, dependent, label in edges:
+        neighbour = dependent if step.outgoing else head
+        if step.edge.fullmatch(label) and step.node(graph.nodes[neighbour]):
+            if _walk(graph, neighbour, path, index + 1):
+                return True
+    return False
+
+
+def _regex(value: str, where: str) -> re.Pattern:
+    try:
+        return re.compile(".*" if value == "*" else value, re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"{where}: bad regex {value!r}: {exc}") from exc
+
+
+def compile_node(spec: dict | None, where: str) -> NodeTest:
+    spec = spec or {}
+    unknown = set(spec) - NODE_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown node key(s) {sorted(unknown)}; allowed {sorted(NODE_KEYS)}")
+    tests = []
+    for key, value in spec.items():
+        attribute = key.removeprefix("not_")
+        tests.append(("text" if attribute == "word" else attribute, _regex(str(value), where),
+                      not key.startswith("not_")))
+    return NodeTest(tuple(tests))
+
+
+def compile_rule(spec: dict, stage: str, where: str) -> Rule:
+    unknown = set(spec) - RULE_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown rule key(s) {sorted(unknown)}; allowed {sorted(RULE_KEYS)}")
+    if "id" not in spec or "path" not in spec:
+        raise ValueError(f"{where}: a rule needs an id and a path")
+    options = []
+    for number, step in enumerate(spec["path"], start=1):
+        step_where = f"{where} step {number}"
+        if set(step) - STEP_KEYS:
+            raise ValueError(f"{step_where}: unknown step key(s) {sorted(set(step) - STEP_KEYS)}")
+        if step.get("dir", "out") not in ("in", "out"):
+            raise ValueError(f"{step_where}: dir must be in or out")
+        compiled = Step(_regex(str(step.get("edge", "*")), step_where), step.get("dir", "out") == "out",
+                        compile_node(step.get("node"), step_where))
+        low, high = step.get("repeat", [1, 1])
+        options.append([(compiled,) * count for count in range(int(low), int(high) + 1)])
+    paths = tuple(sum(combo, ()) for combo in itertools.product(*options))
+    return Rule(str(spec["id"]), stage, str(spec.get("comment", "")), paths, where)
+
+
+def _line_numbers(path: Path) -> list[int]:
+    """Line numbers of the `- id:` entries, for file:line messages."""
+    return [n for n, line in enumerate(path.read_text().splitlines(), start=1) if re.match(r"\s*-\s+id:", line)]
+
+
+def load_rule_file(path: Path) -> list[Rule]:
+    data = load_yaml(path)
+    stage = data.get("stage")
+    if stage not in STAGES:
+        raise ValueError(f"{path}:1: stage must be one of {list(STAGES)}, not {stage!r}")
+    lines = _line_numbers(path)
+    rules = []
+    for index, spec in enumerate(data.get("rules", [])):
+        line = lines[index] if index < len(lines) else 1
+        rules.append(compile_rule(spec, stage, f"{path}:{line}"))
+    return rules
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    rules: tuple[Rule, ...]
+    conj_scope: re.Pattern  # conjunction labels through which a rule reaches other conjuncts
+
+    def decide(self, graph: nx.DiGraph, node: int) -> tuple[State, str]:
+        anchors = [node] + [
+            head for head, _, label in graph.in_edges(node, data="label") if self.conj_scope.fullmatch(label)
+        ]
+        for rule in self.rules:
+            if rule.matches(graph, anchors):
+                return STAGES[rule.stage], rule.id
+        return State.POSITIVE, POSITIVE_RULE
+
+
+@cache
+def load_rules(folder: Path | None = None) -> RuleSet:
+    folder = folder or rules_path("en", "rules")
+    rules = [rule for path in sorted(folder.glob("*.yml")) for rule in load_rule_file(path)]
+    order = list(STAGES)
+    rules.sort(key=lambda r: order.index(r.stage))  # stable: file order kept within a stage
+    settings = load_yaml(folder / "settings.yaml") if (folder / "settings.yaml").exists() else {}
+    return RuleSet(tuple(rules), re.compile(settings.get("conj_scope", "conj_(and|or|nor)")))

@@ -1,0 +1,161 @@
+"""`cxrlabel validate`: run the labeler over gold-labelled reports and score it (scikit-learn metrics)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from cxrlabel.errors import UserError
+from cxrlabel.labelsets import LabelSet, load_label_set
+from cxrlabel.metrics import micro_average, score_labels
+from cxrlabel.readers import iter_reports
+from cxrlabel.registry import DEFAULT_LABEL_SETS
+from cxrlabel.runner import run_labeler
+from cxrlabel.types import ReadError, ReportResult, State
+
+OPENI_DIR = Path(__file__).parent / "data" / "openi"
+GOLD_ID_COLUMNS = ("filename", "id", "uid", "report_id")
+# ChestX-ray8 (Wang et al., CVPR 2017) Table 2 comparison: 8 findings + normal.
+CHESTXRAY8_LABELS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
+                     "Pneumothorax", "normal"]
+# Published F1 per class for NegBio (the ChestX-ray8 labeler), and the published totals (P, R, F1)
+# for NegBio and for MetaMap with NegEx, as quoted in the project's issue tracker.
+NEGBIO_F1 = {"Atelectasis": 0.91, "Cardiomegaly": 0.88, "Effusion": 0.87, "Infiltration": 0.80, "Mass": 0.52,
+             "Nodule": 0.75, "normal": 0.93, "Pneumonia": 0.77, "Pneumothorax": 0.86}
+NEGBIO_TOTAL = (0.90, 0.91, 0.90)
+METAMAP_TOTAL = (0.84, 0.88, 0.86)
+
+
+def _gold_id(row: dict, column: str) -> str:
+    value = str(row[column]).strip()
+    return value[3:] if column == "filename" and value.upper().startswith("CXR") else value
+
+
+def read_gold(path: Path, label_set: LabelSet) -> tuple[dict[str, dict[str, int]], list[str]]:
+    """Gold rows keyed by report id, and the label names scored (gold columns in the label set)."""
+    if not path.is_file():
+        raise UserError(f"{path}: gold file not found")
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        id_column = next((c for c in GOLD_ID_COLUMNS if c in columns), None)
+        if id_column is None:
+            raise UserError(f"{path}: gold needs an id column ({' or '.join(GOLD_ID_COLUMNS)})")
+        names = [n for n in label_set.names if n in columns]
+        if not names:
+            raise UserError(
+                f"{path}: no gold column matches the label set {label_set.name!r} ({', '.join(label_set.names)})"
+            )
+        gold = {}
+        for line, row in enumerate(reader, start=2):
+            try:
+                gold[_gold_id(row, id_column)] = {n: int(float(row[n] or 0) > 0) for n in names}
+            except ValueError as exc:
+                raise UserError(f"{path}:{line}: gold values must be 0 or 1 ({exc})") from exc
+    return gold, names
+
+
+def predicted_value(state: State | None, uncertain_as: str) -> int:
+    if state == State.POSITIVE:
+        return 1
+    return int(state == State.UNCERTAIN and uncertain_as == "positive")
+
+
+def run_validation(
+    gold: str,
+    reports: Path | None,
+    lang: str,
+    labels: str | None,
+    options: dict,
+    uncertain_as: str = "negative",
+    json_path: Path | None = None,
+    errors_path: Path | None = None,
+    workers: int = 1,
+    console: Console | None = None,
+) -> dict:
+    """Score the labeler against gold; print the tables; return the JSON-shaped scores."""
+    console = console or Console()
+    label_set = load_label_set(labels or DEFAULT_LABEL_SETS.get(lang, "chestxray14"))
+    if gold == "openi":
+        if lang != "en":
+            raise UserError("--gold openi is the English OpenI gold; use --lang en")
+        gold_path, reports = OPENI_DIR / "gold_dev.csv", reports or OPENI_DIR / "reports_dev.csv"
+    else:
+        gold_path = Path(gold)
+        reports = reports or gold_path
+    gold_rows, names = read_gold(gold_path, label_set)
+    results: dict[str, ReportResult] = {}
+    failures: list[ReadError] = []
+    wanted = (item for item in iter_reports(reports) if item.id in gold_rows)
+    for item in run_labeler(wanted, lang, label_set, options, workers=workers):
+        if isinstance(item, ReadError):
+            failures.append(item)
+        else:
+            results[item.report_id] = item
+    ids = [i for i in gold_rows if i in results]
+    if not ids:
+        raise UserError(f"no report of {reports} matches a gold id of {gold_path}")
+    gold_matrix = np.array([[gold_rows[i][n] for n in names] for i in ids])
+    pred_matrix = np.array([[predicted_value(results[i].labels.get(n), uncertain_as) for n in names] for i in ids])
+    scores = {"n_reports": len(ids), **score_labels(gold_matrix, pred_matrix, names)}
+    cx8 = [names.index(n) for n in CHESTXRAY8_LABELS if n in names]
+    if len(cx8) == len(CHESTXRAY8_LABELS):
+        scores["chestxray8_micro"] = micro_average(gold_matrix[:, cx8], pred_matrix[:, cx8])
+    scores["missing_reports"] = len(gold_rows) - len(ids)
+    scores["failed_reports"] = len(failures)
+    print_scores(scores, names, console)
+    if json_path:
+        Path(json_path).write_text(json.dumps(scores, indent=2))
+    if errors_path:
+        write_error_analysis(Path(errors_path), ids, names, gold_matrix, pred_matrix, results, label_set)
+    return scores
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def print_scores(scores: dict, names: list[str], console: Console) -> None:
+    table = Table(title=f"Labels vs gold ({scores['n_reports']} reports)")
+    for column in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    rows = [(n, scores["labels"][n]) for n in names] + [("micro", scores["micro"]), ("macro", scores["macro"])]
+    for name, row in rows:
+        table.add_row(name, _fmt(row["precision"]), _fmt(row["recall"]), _fmt(row["f1"]), str(row["support"]))
+    console.print(table)
+    if "chestxray8_micro" not in scores:
+        return
+    cx8 = Table(title="ChestX-ray8 Table 2 layout (published figures as reported in the paper)")
+    for column in ("label", "P", "R", "F1", "NegBio F1", "MetaMap F1"):
+        cx8.add_column(column, justify="left" if column == "label" else "right")
+    for name in CHESTXRAY8_LABELS:
+        row = scores["labels"][name]
+        cx8.add_row(name, _fmt(row["precision"]), _fmt(row["recall"]), _fmt(row["f1"]), _fmt(NEGBIO_F1[name]), "—")
+    total = scores["chestxray8_micro"]
+    cx8.add_row("Total (micro)", _fmt(total["precision"]), _fmt(total["recall"]), _fmt(total["f1"]),
+                "/".join(map(str, NEGBIO_TOTAL)) + " (P/R/F1)", "/".join(map(str, METAMAP_TOTAL)) + " (P/R/F1)")
+    console.print(cx8)
+
+
+def write_error_analysis(path: Path, ids: list[str], names: list[str], gold: np.ndarray, pred: np.ndarray,
+                         results: dict[str, ReportResult], label_set: LabelSet) -> None:
+    """One row per false positive / false negative with the sentences and rules behind it."""
+    findings = {spec.name: set(spec.findings) | {spec.name} for spec in label_set.labels}
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["report_id", "label", "gold", "predicted", "error", "evidence"])
+        for row, report_id in enumerate(ids):
+            for column, name in enumerate(names):
+                if gold[row, column] == pred[row, column]:
+                    continue
+                mentions = [m for m in results[report_id].mentions if m.label in findings[name]]
+                if not findings[name] - {name}:  # derived label (normal): show every non-negated mention
+                    mentions = [m for m in results[report_id].mentions if m.state != State.NEGATIVE]
+                evidence = " | ".join(f"[{m.state.value}:{m.rule_id}] {m.label}: {m.sentence}" for m in mentions)
+                writer.writerow([report_id, name, int(gold[row, column]), int(pred[row, column]),
+                                 "FP" if pred[row, column] else "FN", evidence or "(no mention)"])
