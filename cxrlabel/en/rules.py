@@ -5,7 +5,7 @@ matches `edge` (regex; `*` for any), `dir: out` (anchor side is the head) or `di
 is the dependent), and lands on a node that passes the `node` test (regexes on word / lemma / pos,
 full match, case-insensitive; `not_lemma` / `not_word` reject). `repeat: [min, max]` lets a step be
 taken that many times. Rules live in rules/en/rules/*.yml, one stage per file; stages run in the
-order uncertainty_pre → negation → uncertainty_post and the first matching rule decides.
+order affirmation → uncertainty_pre → negation → uncertainty_post; the first match decides.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from cxrlabel.resources import load_yaml, rules_path
 from cxrlabel.types import State
 
 STAGES = {
+    "affirmation": State.POSITIVE,
     "uncertainty_pre": State.UNCERTAIN,
     "negation": State.NEGATIVE,
     "uncertainty_post": State.UNCERTAIN,
@@ -131,15 +132,33 @@ def load_rule_file(path: Path) -> list[Rule]:
     return rules
 
 
+NOUN_POS = {"NOUN", "PROPN"}
+
+
 @dataclass(frozen=True)
 class RuleSet:
     rules: tuple[Rule, ...]
     conj_scope: re.Pattern  # conjunction labels through which a rule reaches other conjuncts
+    list_scope: re.Pattern  # noun-to-noun labels a parser gives to list items ("X, Y, Z") by mistake
+    scope_depth: int
+
+    def anchors(self, graph: nx.DiGraph, node: int) -> list[int]:
+        """The finding node plus the list items / conjuncts that head it, up to `scope_depth` levels."""
+        found, frontier = [node], [node]
+        for _ in range(self.scope_depth):
+            nxt = []
+            for current in frontier:
+                for head, _, label in graph.in_edges(current, data="label"):
+                    in_list = (self.list_scope.fullmatch(label) and graph.nodes[head]["pos"] in NOUN_POS
+                               and graph.nodes[current]["pos"] in NOUN_POS)
+                    if head not in found and (self.conj_scope.fullmatch(label) or in_list):
+                        found.append(head)
+                        nxt.append(head)
+            frontier = nxt
+        return found
 
     def decide(self, graph: nx.DiGraph, node: int) -> tuple[State, str]:
-        anchors = [node] + [
-            head for head, _, label in graph.in_edges(node, data="label") if self.conj_scope.fullmatch(label)
-        ]
+        anchors = self.anchors(graph, node)
         for rule in self.rules:
             if rule.matches(graph, anchors):
                 return STAGES[rule.stage], rule.id
@@ -153,4 +172,9 @@ def load_rules(folder: Path | None = None) -> RuleSet:
     order = list(STAGES)
     rules.sort(key=lambda r: order.index(r.stage))  # stable: file order kept within a stage
     settings = load_yaml(folder / "settings.yaml") if (folder / "settings.yaml").exists() else {}
-    return RuleSet(tuple(rules), re.compile(settings.get("conj_scope", "conj_(and|or|nor)")))
+    return RuleSet(
+        tuple(rules),
+        re.compile(settings.get("conj_scope", "conj_(and|or|nor)")),
+        re.compile(settings.get("list_scope", "appos")),
+        int(settings.get("scope_depth", 2)),
+    )
