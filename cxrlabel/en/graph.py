@@ -90,7 +90,8 @@ def _clear_to_ud_shape(parsed: ParsedSentence, heads: dict[int, int], deps: dict
     for token in parsed.tokens:
         if deps[token.i] in ("pobj", "pcomp"):
             preposition = heads[token.i]
-            if preposition >= 0 and deps[preposition] == "prep":
+            # a preposition also heads a pobj when the parser made it a conjunct ("clear, and without X")
+            if preposition >= 0 and (deps[preposition] == "prep" or parsed.tokens[preposition].pos == "ADP"):
                 heads[token.i], deps[token.i] = heads[preposition], "nmod"
                 heads[preposition], deps[preposition] = token.i, "case"
 
