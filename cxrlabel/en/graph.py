@@ -91,7 +91,11 @@ def _clear_to_ud_shape(parsed: ParsedSentence, heads: dict[int, int], deps: dict
         if deps[token.i] in ("pobj", "pcomp"):
             preposition = heads[token.i]
             # a preposition also heads a pobj when the parser made it a conjunct ("clear, and without X")
-            if preposition >= 0 and (deps[preposition] == "prep" or parsed.tokens[preposition].pos == "ADP"):
+            if preposition < 0 or heads[preposition] < 0:
+                # a preposition heading the whole fragment ("without focal consolidation.") keeps the
+                # object as its own dependent, labelled like a collapsed preposition
+                deps[token.i] = f"prep_{parsed.tokens[preposition].lemma}" if preposition >= 0 else deps[token.i]
+            elif deps[preposition] == "prep" or parsed.tokens[preposition].pos == "ADP":
                 heads[token.i], deps[token.i] = heads[preposition], "nmod"
                 heads[preposition], deps[preposition] = token.i, "case"
 
