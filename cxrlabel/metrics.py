@@ -35,8 +35,8 @@ def score_labels(gold: np.ndarray, pred: np.ndarray, names: list[str]) -> dict:
     }
     result = {"labels": labels, "micro": micro_average(gold, pred)}
     with_positives = [i for i in range(len(names)) if support[i] > 0]
-    result["macro"] = _macro(labels, [names[i] for i in with_positives])
-    result["macro_all"] = _macro(labels, names)
+    result["macro"] = macro_average(labels, [names[i] for i in with_positives])
+    result["macro_all"] = macro_average(labels, names)
     return result
 
 
@@ -48,7 +48,7 @@ def micro_average(gold: np.ndarray, pred: np.ndarray) -> dict:
     return _row(precision, recall, f1, int(gold.sum()), tp, fp, fn)
 
 
-def _macro(labels: dict, names: list[str]) -> dict:
+def macro_average(labels: dict, names: list[str]) -> dict:
     if not names:
         return _row(0, 0, 0, 0, 0, 0, 0)
     rows = [labels[n] for n in names]

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet, load_label_set
-from cxrlabel.metrics import micro_average, score_labels
+from cxrlabel.metrics import macro_average, micro_average, score_labels
 from cxrlabel.readers import iter_reports
 from cxrlabel.registry import DEFAULT_LABEL_SETS
 from cxrlabel.runner import run_labeler
@@ -103,6 +103,9 @@ def run_validation(
     gold_matrix = np.array([[gold_rows[i][n] for n in names] for i in ids])
     pred_matrix = np.array([[predicted_value(results[i].labels.get(n), uncertain_as) for n in names] for i in ids])
     scores = {"n_reports": len(ids), **score_labels(gold_matrix, pred_matrix, names)}
+    derived = {spec.name for spec in label_set.labels if spec.derived}
+    findings = [n for n in names if n not in derived and scores["labels"][n]["support"] > 0]
+    scores["macro_findings"] = macro_average(scores["labels"], findings)
     cx8 = [names.index(n) for n in CHESTXRAY8_LABELS if n in names]
     if len(cx8) == len(CHESTXRAY8_LABELS):
         scores["chestxray8_micro"] = micro_average(gold_matrix[:, cx8], pred_matrix[:, cx8])
@@ -125,6 +128,8 @@ def print_scores(scores: dict, names: list[str], console: Console) -> None:
     for column in ("label", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "label" else "right")
     rows = [(n, scores["labels"][n]) for n in names] + [("micro", scores["micro"]), ("macro", scores["macro"])]
+    if "macro_findings" in scores:
+        rows.append((f"macro ({scores['macro_findings']['n_labels']} findings)", scores["macro_findings"]))
     for name, row in rows:
         table.add_row(name, _fmt(row["precision"]), _fmt(row["recall"]), _fmt(row["f1"]), str(row["support"]))
     console.print(table)
