@@ -41,7 +41,8 @@ def _lint_findings(folder: Path, problems: list[str]) -> set[str]:
             continue
         text = path.read_text(encoding="utf-8")
         for key in set(data) - FINDING_KEYS:
-            problems.append(f"{path}:{_line_of(text, key + ':')}: unknown key {key!r} (allowed: {sorted(FINDING_KEYS)})")
+            line = _line_of(text, key + ":")
+            problems.append(f"{path}:{line}: unknown key {key!r} (allowed: {sorted(FINDING_KEYS)})")
         name = data.get("name")
         if name != path.stem:
             problems.append(f"{path}:{_line_of(text, 'name:')}: name {name!r} differs from the file name {path.stem!r}")

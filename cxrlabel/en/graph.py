@@ -101,7 +101,7 @@ def _clear_to_ud_shape(parsed: ParsedSentence, heads: dict[int, int], deps: dict
 
 
 def _normalise_labels(graph: nx.DiGraph) -> None:
-    for head, dependent, data in graph.edges(data=True):
+    for _, dependent, data in graph.edges(data=True):
         label = data["label"]
         label = LABELS.get(label, label)
         lemma = graph.nodes[dependent]["lemma"]

@@ -73,7 +73,7 @@ class EnglishLabeler:
         """Decisions for each sentence; parses only uncached sentences that hold a mention."""
         matches = {s: find_mentions(s, self.vocabulary) for s in set(sentences) if s not in self._cache}
         to_parse = [s for s, found in matches.items() if found]
-        for sentence, parsed in zip(to_parse, self.parser.parse(to_parse)):
+        for sentence, parsed in zip(to_parse, self.parser.parse(to_parse), strict=True):
             self._remember(sentence, decide_sentence(build_graph(parsed), matches[sentence], self.rules))
         for sentence, found in matches.items():
             if not found:
@@ -93,13 +93,13 @@ class EnglishLabeler:
                     located.append((index, section.name, sentence.text))
         decisions = self.analyse_sentences([text for _, _, text in located])
         mentions: list[list[Mention]] = [[] for _ in reports]
-        for (index, section, text), found in zip(located, decisions):
+        for (index, section, text), found in zip(located, decisions, strict=True):
             for decision in found:
                 mentions[index].append(
                     Mention(reports[index].id, decision.match.finding, section, text, decision.match.start,
                             decision.match.end, decision.match.text, decision.state, decision.rule_id)
                 )
-        return [self._result(report, found) for report, found in zip(reports, mentions)]
+        return [self._result(report, found) for report, found in zip(reports, mentions, strict=True)]
 
     def _result(self, report: Report, mentions: list[Mention]) -> ReportResult:
         by_label: dict[str, list[State]] = {}

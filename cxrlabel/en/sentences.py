@@ -5,6 +5,7 @@ Numbered list items ("1. ... 2. ...") and line breaks are split first; Punkt spl
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ def _blocks(text: str) -> list[tuple[int, int]]:
         cuts.add(match.end())
     ordered = sorted(cuts)
     spans = []
-    for start, end in zip(ordered, ordered[1:]):
+    for start, end in itertools.pairwise(ordered):
         if MARKER_ONLY.fullmatch(text[start:end]) or not text[start:end].strip():
             continue
         spans.append((start, end))
