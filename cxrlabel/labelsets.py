@@ -26,6 +26,7 @@ class LabelSet:
     name: str
     lang: str
     labels: tuple[LabelSpec, ...]
+    method: str = ""  # how a language labels it, e.g. "clusters" or "regions" for Chinese
     path: Path = field(compare=False, default=Path())
 
     @property
@@ -58,6 +59,7 @@ def load_label_set(name_or_path: str) -> LabelSet:
             )
             for item in data["labels"]
         )
-        return LabelSet(name=str(data["name"]), lang=str(data["lang"]), labels=labels, path=path)
+        return LabelSet(name=str(data["name"]), lang=str(data["lang"]), labels=labels,
+                        method=str(data.get("method", "")), path=path)
     except (KeyError, TypeError) as exc:
         raise UserError(f"{path}: label set needs name, lang and labels[].name ({exc})") from exc

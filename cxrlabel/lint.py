@@ -11,7 +11,7 @@ from cxrlabel.en.rules import load_rule_file
 from cxrlabel.resources import rules_dir as installed_rules_dir
 
 FINDING_KEYS = {"name", "cuis", "phrases", "regex", "exclude", "exclude_regex", "abnormal"}
-LABELSET_KEYS = {"name", "lang", "labels", "description"}
+LABELSET_KEYS = {"name", "lang", "labels", "description", "method"}
 LABEL_KEYS = {"name", "findings", "derived", "description"}
 
 

@@ -1,0 +1,1 @@
+"""Chinese pipeline: normalise → sections → clauses → cues → dong10 assignment / region templates."""

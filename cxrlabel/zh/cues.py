@@ -1,0 +1,46 @@
+"""Negation and uncertainty cues for Chinese clauses (rules/zh/negation.yml)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel.types import State
+
+
+@dataclass(frozen=True)
+class Cues:
+    negation: re.Pattern
+    uncertainty: re.Pattern
+    exceptions: re.Pattern | None
+
+
+def _alternation(words: list[str]) -> re.Pattern:
+    return re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+
+
+@cache
+def load_cues() -> Cues:
+    data = load_yaml(rules_path("zh", "negation.yml"))
+    exceptions = data.get("negation_exceptions") or []
+    return Cues(_alternation(data["negation"]), _alternation(data["uncertainty"]),
+                _alternation(exceptions) if exceptions else None)
+
+
+def clause_state(clause: str) -> tuple[State, str]:
+    """State of a clause and the cue that decided it ("" when none: positive)."""
+    cues = load_cues()
+    if match := cues.uncertainty.search(clause):
+        return State.UNCERTAIN, match.group(0)
+    masked = cues.exceptions.sub(lambda m: "#" * len(m.group(0)), clause) if cues.exceptions else clause
+    if match := cues.negation.search(masked):
+        return State.NEGATIVE, match.group(0)
+    return State.POSITIVE, ""
+
+
+def strip_cues(clause: str) -> str:
+    """The clause without its cue words, for matching against label exemplars."""
+    cues = load_cues()
+    return cues.negation.sub("", cues.uncertainty.sub("", clause))

@@ -1,0 +1,95 @@
+"""Chinese labeler: dong10 (diagnosis clauses → exemplars) or regions5 (findings → region templates)."""
+
+from __future__ import annotations
+
+from cxrlabel.errors import UserError
+from cxrlabel.labelsets import LabelSet
+from cxrlabel.types import Mention, ReadError, Report, ReportResult, State
+from cxrlabel.zh.cues import clause_state
+from cxrlabel.zh.dong import Assignment, assign, compound_label, load_exemplars
+from cxrlabel.zh.regions import decide_regions
+from cxrlabel.zh.text import find_sections, split_clauses, split_items, split_sentences
+
+STATE_ORDER = (State.POSITIVE, State.UNCERTAIN, State.NEGATIVE)
+
+
+def _merge(labels: dict[str, State], name: str, state: State) -> None:
+    current = labels.get(name)
+    if current is None or STATE_ORDER.index(state) < STATE_ORDER.index(current):
+        labels[name] = state
+
+
+class ChineseLabeler:
+    def __init__(self, label_set: LabelSet):
+        if label_set.method not in ("clusters", "regions"):
+            raise UserError(f"label set {label_set.name!r} needs `method: clusters` or `method: regions` for --lang zh")
+        self.label_set = label_set
+
+    def label_batch(self, reports: list[Report]) -> list[ReportResult | ReadError]:
+        results: list[ReportResult | ReadError] = []
+        for report in reports:
+            sections = find_sections(report)
+            if self.label_set.method == "regions":
+                text = sections.get("findings", "")
+                if not text:
+                    results.append(ReadError(report.id, "no findings (影像所见) section", report.source))
+                    continue
+                results.append(self._regions(report.id, text))
+            else:
+                text = sections.get("diagnosis") or sections.get("findings", "")
+                results.append(self._clusters(report.id, text))
+        return results
+
+    def _clusters(self, report_id: str, diagnosis: str) -> ReportResult:
+        signs = load_exemplars().signs
+        labels: dict[str, State] = {}
+        mentions: list[Mention] = []
+        for sentence in split_sentences(diagnosis):
+            found: list[tuple[int, Mention]] = []  # (clause index, mention)
+            states: list[State] = []
+            for index, clause in enumerate(split_clauses(sentence)):
+                state, cue = clause_state(clause)
+                states.append(state)
+                compound = compound_label(clause)
+                items = [(clause, Assignment(compound, clause, 0.0))] if compound else [
+                    (item, assign(item)) for item in split_items(clause)]
+                for item, assignment in items:
+                    if assignment is None:
+                        continue
+                    rule = f"zh.exemplar:{assignment.exemplar}" + (f"|cue:{cue}" if cue else "")
+                    start = clause.find(item)
+                    found.append((index, Mention(report_id, assignment.label, "diagnosis", clause, start,
+                                                 start + len(item), item, state, rule)))
+            # a sign followed by the uncertain diagnosis it points to shares that uncertainty
+            # ("肋膈角变钝，胸腔少量积液待排")
+            for position, (index, mention) in enumerate(found):
+                following = [m for i, m in found[position + 1:] if i == index + 1]
+                if mention.state == State.POSITIVE and any(
+                        m.state == State.UNCERTAIN and m.label in signs.get(mention.label, ()) for m in following):
+                    mention.state = State.UNCERTAIN
+                    mention.rule_id += "|sign_of_uncertain"
+            for _, mention in found:
+                _merge(labels, mention.label, mention.state)
+                mentions.append(mention)
+        self._derive_normal(labels)
+        return ReportResult(report_id, labels, mentions)
+
+    def _regions(self, report_id: str, findings: str) -> ReportResult:
+        labels: dict[str, State] = {}
+        mentions = []
+        names = set(self.label_set.names)
+        for decision in decide_regions(findings):
+            if decision.region not in names:
+                continue
+            state = decision.state if decision.abnormal else State.NEGATIVE
+            _merge(labels, decision.region, state)
+            mentions.append(Mention(report_id, decision.region, "findings", decision.clause, 0, len(decision.clause),
+                                    decision.clause, state, decision.rule_id))
+        return ReportResult(report_id, labels, mentions)
+
+    def _derive_normal(self, labels: dict[str, State]) -> None:
+        for spec in self.label_set.labels:
+            if spec.derived == "normal":
+                # as in the Chinese gold: only a positive finding makes a report not normal
+                abnormal = any(state == State.POSITIVE for name, state in labels.items() if name != spec.name)
+                labels[spec.name] = State.NEGATIVE if abnormal else State.POSITIVE

@@ -1,0 +1,88 @@
+"""Region templates (Huang et al. 2020): route findings clauses to 5 regions and decide each abnormal or not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import jieba
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel.types import State
+from cxrlabel.zh.cues import clause_state
+from cxrlabel.zh.text import split_clauses
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    cues: tuple[str, ...]
+    statements: tuple[str, ...]  # normal templates, then abnormal examples
+    n_normal: int
+    abnormal_terms: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RegionDecision:
+    region: str
+    clause: str
+    abnormal: bool
+    state: State
+    rule_id: str
+
+
+@cache
+def load_regions() -> tuple[tuple[Region, ...], float]:
+    data = load_yaml(rules_path("zh", "regions.yml"))
+    jieba.setLogLevel(60)
+    jieba.load_userdict(str(rules_path("zh", "userdict.txt")))
+    regions = tuple(
+        Region(name, tuple(spec["cues"]), tuple(spec["normal"]) + tuple(spec["abnormal"]), len(spec["normal"]),
+               frozenset(spec["abnormal_terms"]))
+        for name, spec in data["regions"].items()
+    )
+    return regions, float(data["max_distance"])
+
+
+def route(clause: str, regions: tuple[Region, ...]) -> Region | None:
+    """The region whose longest cue occurs in the clause."""
+    best, best_length = None, 0
+    for region in regions:
+        for cue in region.cues:
+            if cue in clause and len(cue) > best_length:
+                best, best_length = region, len(cue)
+    return best
+
+
+def decide_clause(clause: str, region: Region, max_distance: float) -> tuple[bool, State, str]:
+    """(abnormal?, state, rule id) of one clause routed to `region`."""
+    state, cue = clause_state(clause)
+    if state == State.NEGATIVE:
+        return False, state, f"zh.negation:{cue}"
+    match = process.extractOne(clause, region.statements, scorer=Levenshtein.normalized_distance)
+    if match is not None and match[1] <= max_distance:
+        statement, _, index = match
+        abnormal = index >= region.n_normal
+        return abnormal, state if abnormal else State.NEGATIVE, f"zh.template:{statement}"
+    tokens = set(jieba.lcut(clause))
+    terms = [t for t in region.abnormal_terms if t in tokens or t in clause]
+    if terms:
+        return True, state, f"zh.term:{terms[0]}"
+    return False, State.NEGATIVE, "zh.no_abnormal_term"
+
+
+def decide_regions(findings: str) -> list[RegionDecision]:
+    """One decision per routed clause of the findings text."""
+    regions, max_distance = load_regions()
+    decisions = []
+    for sentence in findings.replace(";", "。").split("。"):
+        region = None  # a clause without a cue continues the region of the clause before it
+        for clause in split_clauses(sentence):
+            region = route(clause, regions) or region
+            if region is None:
+                continue
+            abnormal, state, rule_id = decide_clause(clause, region, max_distance)
+            decisions.append(RegionDecision(region.name, clause, abnormal, state, rule_id))
+    return decisions

@@ -1,0 +1,93 @@
+"""Chinese text normalisation, section finding and clause splitting (rules/zh/normalize.yml, sections.yml)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+
+from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel.types import Report
+
+NUMBERING = re.compile(r"(?:^|(?<=[\s。；;，,：:]))[(（]?\d{1,2}[)）.、．](?!\d)")
+
+
+@dataclass(frozen=True)
+class TextRules:
+    typos: tuple[tuple[str, str], ...]
+    clause_split: re.Pattern
+    item_split: re.Pattern
+    variables: re.Pattern
+    headers: re.Pattern
+    header_names: dict[str, str]
+
+
+@cache
+def text_rules() -> TextRules:
+    data = load_yaml(rules_path("zh", "normalize.yml"))
+    sections = load_yaml(rules_path("zh", "sections.yml"))["headers"]
+    names = {variant: name for name, variants in sections.items() for variant in variants}
+    header_alternatives = "|".join(re.escape(v) for v in sorted(names, key=len, reverse=True))
+    return TextRules(
+        typos=tuple(sorted(data["typos"].items(), key=lambda kv: len(kv[0]), reverse=True)),
+        clause_split=re.compile("[" + re.escape(data["clause_separators"]) + "]+"),
+        item_split=re.compile("[" + re.escape(data["item_separators"]) + "]+"),
+        variables=re.compile(data["variable_pattern"], re.IGNORECASE),
+        headers=re.compile(rf"(?:^|(?<=[\s。]))({header_alternatives})\s*[:：]"),
+        header_names=names,
+    )
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width → half-width), then known typo variants replaced by the standard term."""
+    text = unicodedata.normalize("NFKC", text)
+    for wrong, right in text_rules().typos:
+        text = text.replace(wrong, right)
+    return text
+
+
+def strip_variables(clause: str) -> str:
+    """Remove numbers and measurements (the 'variables' of Dong et al.) and spaces."""
+    return re.sub(r"\s+", "", text_rules().variables.sub("", clause))
+
+
+SENTENCE_SPLIT = re.compile(r"[。；;!！\n]+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of normalised text: numbering ("1." "2、" "(3)") and 。；! end a sentence."""
+    return [s for s in SENTENCE_SPLIT.split(NUMBERING.sub("。", text)) if s.strip()]
+
+
+def split_clauses(text: str) -> list[str]:
+    """Clauses of normalised text: numbering ("1." "2、" "(3)") and clause punctuation split it."""
+    rules = text_rules()
+    text = NUMBERING.sub("。", text)
+    clauses = [strip_variables(c) for c in rules.clause_split.split(text)]
+    return [c.strip(".、:") for c in clauses if c.strip(".、:")]
+
+
+def split_items(clause: str) -> list[str]:
+    """Enumerated items of one clause ("慢性支气管炎、肺气肿" → two items)."""
+    return [item for item in text_rules().item_split.split(clause) if item]
+
+
+def find_sections(report: Report) -> dict[str, str]:
+    """findings / diagnosis text of a report: from its columns, else from 影像所见: / 诊断: headers.
+
+    Text without any header is treated as findings when it is long, else as a diagnosis.
+    """
+    if report.sections:
+        return {name: normalise(text) for name, text in report.sections.items()}
+    text = normalise(report.text)
+    rules = text_rules()
+    matches = list(rules.headers.finditer(text))
+    if not matches:
+        return {"findings" if len(text) > 60 else "diagnosis": text}
+    sections: dict[str, str] = {}
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        name = rules.header_names[match.group(1)]
+        sections[name] = (sections.get(name, "") + "。" + text[match.end():end]).strip("。 \n")
+    return sections
