@@ -39,7 +39,7 @@ def load_exemplars() -> Exemplars:
     data = load_yaml(rules_path("zh", "clusters.yml"))
     strip_words = tuple(sorted(data.get("strip_words", []), key=len, reverse=True))
     pairs = [(clean(t, strip_words), label) for label, texts in data["labels"].items() for t in texts]
-    pairs += [(clean(strip_cues(t), strip_words), None) for t in data.get("ignore", [])]
+    pairs += [(clean(t, strip_words), None) for t in data.get("ignore", [])]
     pairs = [(t, label) for t, label in pairs if t]
     compounds = {_joined(clean(t, strip_words)): label
                  for label, texts in (data.get("compounds") or {}).items() for t in texts}
