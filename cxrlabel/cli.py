@@ -157,3 +157,6 @@ def rules_lint(
         fail(f"{len(problems)} problem(s)", code=1)
     typer.echo("rules: OK")
 
+from cxrlabel.zh.cluster_command import cluster  # noqa: E402
+
+app.command()(cluster)

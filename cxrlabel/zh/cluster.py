@@ -1,0 +1,105 @@
+"""Label discovery by clustering diagnosis clauses (Dong et al. 2017).
+
+Distinct clauses are counted first (hospital diagnoses repeat a lot), their pairwise distance is the
+normalised Levenshtein distance (edit operations / length of the longer clause, in [0, 1]; so a typo in
+a long clause weighs less than in a short one) computed with `rapidfuzz.process.cdist` on all cores,
+and FasterPAM (`kmedoids`) clusters the matrix. FasterPAM takes no sample weights, so clause counts
+weigh the reported cluster sizes, not the medoid choice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import kmedoids
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from cxrlabel.types import Report
+from cxrlabel.zh.text import find_sections, split_clauses, split_sentences
+
+
+@dataclass
+class ClauseTable:
+    """Distinct clauses with their occurrence counts and the reports they occur in."""
+
+    counts: Counter = field(default_factory=Counter)
+    reports: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, report: Report) -> None:
+        sections = find_sections(report)
+        text = sections.get("diagnosis") or sections.get("findings", "")
+        for sentence in split_sentences(text):
+            for clause in split_clauses(sentence):
+                self.counts[clause] += 1
+                self.reports.setdefault(clause, set()).add(report.id)
+
+
+@dataclass(frozen=True)
+class Clustering:
+    clauses: list[str]
+    labels: np.ndarray  # cluster index per distinct clause
+    medoids: np.ndarray  # clause index of each cluster's medoid
+    loss: float
+
+
+def collect_clauses(reports: Iterable[Report]) -> ClauseTable:
+    table = ClauseTable()
+    for report in reports:
+        table.add(report)
+    return table
+
+
+def distance_matrix(clauses: list[str]) -> np.ndarray:
+    return process.cdist(clauses, clauses, scorer=Levenshtein.normalized_distance, workers=-1, dtype=np.float32)
+
+
+def cluster_clauses(clauses: list[str], distances: np.ndarray, k: int, seed: int = 0) -> Clustering:
+    result = kmedoids.fasterpam(distances.astype(np.float64), k, random_state=seed, init="build")
+    return Clustering(clauses, np.asarray(result.labels), np.asarray(result.medoids), float(result.loss))
+
+
+def choose_k(clauses: list[str], distances: np.ndarray, ks: Iterable[int], seed: int = 0) -> tuple[int, dict]:
+    """The k with the best silhouette, and the silhouette of every k tried."""
+    scores = {}
+    for k in ks:
+        if 1 < k < len(clauses):
+            clustering = cluster_clauses(clauses, distances, k, seed)
+            scores[k] = float(kmedoids.silhouette(distances.astype(np.float64), clustering.labels)[0])
+    if not scores:
+        raise ValueError("not enough distinct clauses to cluster")
+    return max(scores, key=scores.get), scores
+
+
+def summarise(clustering: Clustering, table: ClauseTable, top: int = 10) -> list[dict]:
+    """One record per cluster: size in clause occurrences and reports, medoid, most frequent members."""
+    summary = []
+    for index, medoid in enumerate(clustering.medoids):
+        members = [clustering.clauses[i] for i in np.flatnonzero(clustering.labels == index)]
+        members.sort(key=lambda c: -table.counts[c])
+        reports = set().union(*(table.reports[c] for c in members)) if members else set()
+        summary.append({
+            "id": index,
+            "size_clauses": int(sum(table.counts[c] for c in members)),
+            "distinct_clauses": len(members),
+            "size_reports": len(reports),
+            "medoid": clustering.clauses[int(medoid)],
+            "top_members": [{"clause": c, "count": table.counts[c]} for c in members[:top]],
+        })
+    summary.sort(key=lambda c: -c["size_clauses"])
+    return summary
+
+
+def purity(clustering: Clustering, clause_labels: dict[str, Counter]) -> float:
+    """Cluster purity: per cluster the count of its most common reference label, summed, over all counted."""
+    total = majority = 0
+    for index in range(len(clustering.medoids)):
+        counter: Counter = Counter()
+        for i in np.flatnonzero(clustering.labels == index):
+            counter.update(clause_labels.get(clustering.clauses[i], Counter()))
+        total += sum(counter.values())
+        majority += max(counter.values(), default=0)
+    return majority / total if total else 0.0

@@ -1,0 +1,102 @@
+"""`cxrlabel cluster`: discover label clusters in Chinese diagnoses (edit distance + k-medoids)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def cluster(
+    reports: Annotated[Path, typer.Argument(help="Reports (CSV/JSONL with a diagnosis column, or a folder of .txt).")],
+    lang: Annotated[str, typer.Option("--lang", help="Only zh is supported.")] = "zh",
+    k: Annotated[
+        int | None, typer.Option("-k", "--k", min=2, help="Number of clusters; default: best silhouette in --k-range.")
+    ] = None,
+    k_range: Annotated[str, typer.Option(help="Range searched when -k is not given, as MIN-MAX.")] = "8-30",
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("clusters_out"),
+    seed: Annotated[int, typer.Option(help="Random seed of FasterPAM.")] = 0,
+) -> None:
+    """Cluster the distinct diagnosis clauses and write OUT/clusters.json (id, size in clauses and reports,
+    medoid, top members), OUT/clusters.yml (cluster → label mapping to edit, in the shape of
+    rules/zh/clusters.yml) and OUT/clusters.png (cluster sizes with their medoid text)."""
+    from rich.console import Console
+
+    from cxrlabel.errors import UserError
+    from cxrlabel.readers import iter_reports
+    from cxrlabel.types import Report
+    from cxrlabel.zh.cluster import choose_k, cluster_clauses, collect_clauses, distance_matrix, summarise
+
+    console = Console(stderr=True)
+    if lang != "zh":
+        console.print("[bold red]error:[/] clustering is implemented for --lang zh")
+        raise typer.Exit(2)
+    try:
+        table = collect_clauses(item for item in iter_reports(reports) if isinstance(item, Report))
+    except UserError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from exc
+    clauses = list(table.counts)
+    if len(clauses) < 3:
+        console.print(f"[bold red]error:[/] only {len(clauses)} distinct clauses: nothing to cluster")
+        raise typer.Exit(1)
+    console.print(f"{sum(table.counts.values())} clauses, {len(clauses)} distinct; computing edit distances")
+    distances = distance_matrix(clauses)
+    silhouettes = {}
+    if k is None:
+        low, high = (int(v) for v in k_range.split("-"))
+        k, silhouettes = choose_k(clauses, distances, range(low, min(high, len(clauses) - 1) + 1), seed)
+        console.print(f"k = {k} (best silhouette {silhouettes[k]:.3f})")
+    k = min(k, len(clauses) - 1)
+    summary = summarise(cluster_clauses(clauses, distances, k, seed), table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "clusters.json").write_text(json.dumps(
+        {"k": k, "distinct_clauses": len(clauses), "silhouette_by_k": silhouettes, "clusters": summary},
+        ensure_ascii=False, indent=2))
+    write_mapping(summary, out / "clusters.yml")
+    plot_clusters(summary, out / "clusters.png")
+    console.print(f"{k} clusters → {out}/clusters.json, clusters.yml, clusters.png")
+
+
+def write_mapping(summary: list[dict], path: Path) -> None:
+    """An editable mapping: each cluster's medoid with a suggested label (nearest curated exemplar) or ignore."""
+    import yaml
+
+    from cxrlabel.zh.dong import assign
+
+    labels: dict[str, list[str]] = {}
+    ignore: list[str] = []
+    for record in summary:
+        assignment = assign(record["medoid"])
+        members = [m["clause"] for m in record["top_members"]]
+        (labels.setdefault(assignment.label, []) if assignment else ignore).extend(members)
+    header = ("# Cluster → label mapping suggested by `cxrlabel cluster`: edit the labels, move clauses to\n"
+              "# `ignore`, then use it as rules/zh/clusters.yml (or merge it there).\n")
+    body = yaml.safe_dump({"max_distance": 0.2, "labels": labels, "ignore": ignore}, allow_unicode=True,
+                          sort_keys=False)
+    path.write_text(header + body, encoding="utf-8")
+
+
+def plot_clusters(summary: list[dict], path: Path) -> None:
+    """Horizontal bar chart of cluster sizes labelled with the medoid clause."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+
+    cjk = [f.name for f in font_manager.fontManager.ttflist
+           if any(key in f.name for key in ("CJK", "WenQuanYi", "Hei", "Song", "Noto Sans SC"))]
+    if cjk:
+        plt.rcParams["font.sans-serif"] = cjk[:1] + plt.rcParams["font.sans-serif"]
+    figure, axis = plt.subplots(figsize=(9, 0.45 * len(summary) + 1.5))
+    # without a CJK font installed, bars are named by cluster id (medoids are in clusters.json)
+    names = [f"{r['id']}: {r['medoid']}" if cjk else f"cluster {r['id']}" for r in summary][::-1]
+    axis.barh(names, [r["size_clauses"] for r in summary][::-1], color="#4c72b0")
+    axis.set_xlabel("clause occurrences")
+    axis.set_title("Diagnosis clause clusters" + (" (medoid text)" if cjk else " (medoids: clusters.json)"))
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
