@@ -10,7 +10,7 @@ from functools import cache
 from cxrlabel.resources import load_yaml, rules_path
 from cxrlabel.types import Report
 
-NUMBERING = re.compile(r"(?:^|(?<=[\s。；;，,：:]))[(（]?\d{1,2}[)）.、．](?!\d)")
+NUMBERING = re.compile(r"[(（]\d{1,2}[)）]|(?:^|(?<=[\s。；;，,：:]))\d{1,2}[)）.、．](?!\d)")
 
 
 @dataclass(frozen=True)
