@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -56,9 +56,9 @@ class Mention:
     rule_id: str
 
     def to_json(self) -> dict:
-        row = asdict(self)
-        row["state"] = self.state.value
-        return row
+        return {"report_id": self.report_id, "label": self.label, "section": self.section, "sentence": self.sentence,
+                "start": self.start, "end": self.end, "text": self.text, "state": self.state.value,
+                "rule_id": self.rule_id}
 
 
 @dataclass

@@ -70,15 +70,20 @@ class EnglishLabeler:
         self._cache: OrderedDict[str, list[SentenceDecision]] = OrderedDict()
 
     def analyse_sentences(self, sentences: list[str]) -> list[list[SentenceDecision]]:
-        """Decisions for each sentence; parses only uncached sentences that hold a mention."""
-        matches = {s: find_mentions(s, self.vocabulary) for s in set(sentences) if s not in self._cache}
+        """Decisions for each sentence; parses only uncached sentences that hold a mention.
+
+        The batch's decisions are kept apart from the bounded cache, so an eviction while the batch is
+        being added can never lose one of them.
+        """
+        known = {s: self._cache[s] for s in set(sentences) if s in self._cache}
+        matches = {s: find_mentions(s, self.vocabulary) for s in set(sentences) if s not in known}
         to_parse = [s for s, found in matches.items() if found]
         for sentence, parsed in zip(to_parse, self.parser.parse(to_parse), strict=True):
-            self._remember(sentence, decide_sentence(build_graph(parsed), matches[sentence], self.rules))
-        for sentence, found in matches.items():
-            if not found:
-                self._remember(sentence, [])
-        return [self._cache[s] for s in sentences]
+            known[sentence] = decide_sentence(build_graph(parsed), matches[sentence], self.rules)
+        for sentence in matches:
+            known.setdefault(sentence, [])
+            self._remember(sentence, known[sentence])
+        return [known[s] for s in sentences]
 
     def _remember(self, sentence: str, decisions: list[SentenceDecision]) -> None:
         self._cache[sentence] = decisions
