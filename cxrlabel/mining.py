@@ -50,7 +50,9 @@ def mine_reports(
         raise UserError(f"unknown --lang {lang!r}: choose en or zh")
     label_set = load_label_set(labels or DEFAULT_LABEL_SETS[lang])
     items = iter_reports(reports, id_column=id_column, text_columns=text_columns, max_chars=max_chars)
-    total = sum(1 for _ in Path(reports).rglob("*.txt")) if Path(reports).is_dir() else None
+    folder = Path(reports)
+    total = (sum(1 for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")) if folder.is_dir()
+             else None)
     writer = OutputWriter(
         out,
         label_set.names,
@@ -67,7 +69,8 @@ def mine_reports(
                 writer.add(result)
                 if done % 50 == 0:
                     progress.update(task, completed=done, rate=done / (time.perf_counter() - started))
-            progress.update(task, completed=writer.written + writer.failed)
+            done = writer.written + writer.failed
+            progress.update(task, completed=done, rate=done / max(time.perf_counter() - started, 1e-9))
     finally:
         summary = writer.close()
     summary["reports_per_second"] = summary["reports_read"] / max(time.perf_counter() - started, 1e-9)
