@@ -1,17 +1,24 @@
-"""Image decoding for the dataset builder: DICOM (with LUTs), PNG and JPEG → grayscale array → square PNG."""
+"""Image decoding for the dataset builder: DICOM (LUTs, window, MONOCHROME1), PNG and JPEG → [0, 1] grayscale
+array → square PNG.
+
+DICOM display pipeline (PS3.3 C.11): stored values → modality LUT (rescale slope/intercept or a Modality LUT
+Sequence) → VOI: the first VOI LUT Sequence item when present, else the first stored window (LINEAR,
+LINEAR_EXACT or SIGMOID), else the min–max of the image → MONOCHROME1 inverted so that bone is bright.
+"""
 
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-DICOM_SUFFIXES = {".dcm", ".dicom", ""}
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg"}
-FRONTAL_VIEWS = {"PA", "AP", "FRONTAL", "AP AXIAL", "PA AXIAL"}
+FRONTAL_VIEWS = {"PA", "AP", "FRONTAL", "AP AXIAL", "PA AXIAL", "POSTERO-ANTERIOR", "ANTERO-POSTERIOR"}
+TAG_KEYS = ("AccessionNumber", "StudyInstanceUID", "PatientID", "ViewPosition")
 
 
 class ImageError(Exception):
@@ -20,85 +27,169 @@ class ImageError(Exception):
 
 @dataclass
 class DecodedImage:
-    pixels: np.ndarray  # 2-D float array scaled to [0, 1]
-    tags: dict[str, str] = field(default_factory=dict)  # AccessionNumber, StudyInstanceUID, PatientID, ViewPosition
+    pixels: np.ndarray  # 2-D float32 array in [0, 1], bright = dense
+    tags: dict[str, str] = field(default_factory=dict)  # the TAG_KEYS values (DICOM only), never written out
+
+
+def _first(value) -> float:
+    """First value of a possibly multi-valued DICOM number (several windows: the first)."""
+    from pydicom.multival import MultiValue
+
+    if isinstance(value, MultiValue | list | tuple):
+        value = value[0]
+    return float(value)
+
+
+def apply_window(values: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
+    """A stored window mapped to [0, 1] (PS3.3 C.11.2.1.2): LINEAR, LINEAR_EXACT or SIGMOID."""
+    function = (function or "LINEAR").strip().upper()
+    if function == "SIGMOID":
+        return 1.0 / (1.0 + np.exp(-4.0 * (values - center) / max(width, 1e-6)))
+    if function == "LINEAR_EXACT":
+        return np.clip((values - center) / max(width, 1e-6) + 0.5, 0.0, 1.0)
+    if width <= 1.0:  # LINEAR needs width >= 1; width 1 is a threshold at the centre
+        return (values > center - 0.5).astype(np.float32)
+    return np.clip((values - (center - 0.5)) / (width - 1.0) + 0.5, 0.0, 1.0)
+
+
+def _min_max(values: np.ndarray) -> np.ndarray:
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+def _voi(values: np.ndarray, dataset) -> np.ndarray:
+    """VOI transform of modality values to [0, 1]: VOI LUT Sequence, else the first window, else min–max."""
+    from pydicom.pixels import apply_voi_lut
+
+    if "VOILUTSequence" in dataset and len(dataset.VOILUTSequence):
+        lut = np.asarray(dataset.VOILUTSequence[0].LUTData, dtype=np.float64)
+        mapped = np.asarray(apply_voi_lut(values, dataset, index=0, prefer_lut=True), dtype=np.float32)
+        low, high = float(lut.min()), float(lut.max())
+        return np.clip((mapped - low) / (high - low), 0.0, 1.0) if high > low else _min_max(mapped)
+    if "WindowCenter" in dataset and "WindowWidth" in dataset:
+        try:
+            center, width = _first(dataset.WindowCenter), _first(dataset.WindowWidth)
+        except (TypeError, ValueError, IndexError):
+            return _min_max(values)  # an empty or malformed window: as if none were stored
+        function = str(dataset.get("VOILUTFunction", "LINEAR") or "LINEAR")
+        return apply_window(values, center, width, function).astype(np.float32)
+    return _min_max(values)
+
+
+def _tags(dataset) -> dict[str, str]:
+    tags = {key: str(dataset.get(key, "") or "").strip() for key in TAG_KEYS}
+    if not tags["ViewPosition"]:
+        tags["ViewPosition"] = view_from_code(dataset)
+    return tags
+
+
+def view_from_code(dataset) -> str:
+    """PA / AP / LATERAL from the View Code Sequence when the ViewPosition tag is empty."""
+    try:
+        meaning = str(dataset.ViewCodeSequence[0].CodeMeaning).lower()
+    except (AttributeError, IndexError, KeyError):
+        return ""
+    if "lateral" in meaning:
+        return "LATERAL"
+    if "postero-anterior" in meaning or "posteroanterior" in meaning:
+        return "PA"
+    if "antero-posterior" in meaning or "anteroposterior" in meaning:
+        return "AP"
+    return ""
 
 
 def read_dicom(path: Path) -> DecodedImage:
-    """Decode a DICOM image: modality LUT, VOI LUT / first stored window (min-max when none), MONOCHROME1 inverted."""
+    """Decode the first frame of a DICOM image to a [0, 1] display array (see the module docstring)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    from pydicom.pixels import apply_color_lut, apply_modality_lut
 
-    try:
-        dataset = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
-        raise ImageError(f"unreadable DICOM: {exc.__class__.__name__}: {exc}") from exc
-    if "PixelData" not in dataset:
-        raise ImageError("DICOM has no pixel data")
-    try:
-        array = dataset.pixel_array
-    except NotImplementedError as exc:
-        syntax = getattr(dataset.file_meta, "TransferSyntaxUID", "?")
-        raise ImageError(f"unsupported transfer syntax {syntax}: {exc}") from exc
-    except (ValueError, RuntimeError, AttributeError, EOFError) as exc:
-        raise ImageError(f"pixel data cannot be decoded: {exc.__class__.__name__}: {exc}") from exc
-    frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
-    if frames > 1:
-        array = array[0]
-    if array.ndim == 3:  # colour: luminance
-        array = array[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    else:
-        array = apply_modality_lut(array, dataset)
-        if "WindowCenter" in dataset or "VOILUTSequence" in dataset:
-            array = apply_voi_lut(array, dataset, index=0)
-    array = np.asarray(array, dtype=np.float64)
-    low, high = float(array.min()), float(array.max())
-    scaled = (array - low) / (high - low) if high > low else np.zeros_like(array)
-    if str(getattr(dataset, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
-        scaled = 1.0 - scaled
-    tags = {key: str(getattr(dataset, key, "") or "")
-            for key in ("AccessionNumber", "StudyInstanceUID", "PatientID", "ViewPosition")}
-    return DecodedImage(scaled, tags)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns about many benign oddities; errors are raised below
+        try:
+            dataset = pydicom.dcmread(path)
+        except InvalidDicomError:
+            try:  # old exports without the 128-byte preamble / file meta: read as a bare data set
+                dataset = pydicom.dcmread(path, force=True)
+            except Exception as exc:
+                raise ImageError(f"unreadable DICOM: {exc.__class__.__name__}") from exc
+            if "PixelData" not in dataset and "SOPClassUID" not in dataset:
+                raise ImageError("not a DICOM file") from None
+        except (OSError, ValueError, EOFError, TypeError, KeyError) as exc:
+            raise ImageError(f"unreadable DICOM: {exc.__class__.__name__}") from exc
+        if "PixelData" not in dataset:
+            raise ImageError("DICOM has no pixel data")
+        if str(dataset.get("BurnedInAnnotation", "")).strip().upper() == "YES":
+            raise ImageError("burned-in annotation (the pixels may show patient data)")
+        syntax = str(getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", "") or "unknown")
+        try:
+            if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
+                dataset.pixel_array_options(index=0)  # decode the first frame only
+            array = dataset.pixel_array
+        except NotImplementedError as exc:
+            raise ImageError(f"unsupported transfer syntax {syntax}") from exc
+        except Exception as exc:  # truncated data, a codec failure, inconsistent pixel module tags
+            message = str(exc).splitlines()[0][:160] if str(exc) else ""
+            if "plugin" in message.lower() or "no pixel data decoders" in message.lower():
+                raise ImageError(f"unsupported transfer syntax {syntax}: no decoder could read it") from exc
+            raise ImageError(f"pixel data cannot be decoded ({syntax}): {exc.__class__.__name__}") from exc
+        photometric = str(dataset.get("PhotometricInterpretation", "")).strip().upper()
+        if photometric == "PALETTE COLOR":
+            array = apply_color_lut(array, dataset)
+        if array.ndim == 3:  # colour (RGB; pydicom converts YBR): luminance, scaled by the sample range
+            full = float(np.iinfo(array.dtype).max if photometric == "PALETTE COLOR" and array.dtype.kind in "ui"
+                         else 2 ** int(dataset.get("BitsStored", 8)) - 1)
+            pixels = (array[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)) / full
+            pixels = np.clip(pixels, 0.0, 1.0)
+        else:
+            values = np.asarray(apply_modality_lut(array, dataset), dtype=np.float32)
+            pixels = _voi(values, dataset)
+            if photometric == "MONOCHROME1":
+                pixels = 1.0 - pixels
+    return DecodedImage(np.asarray(pixels, dtype=np.float32), _tags(dataset))
 
 
 def read_raster(path: Path) -> DecodedImage:
+    """PNG / JPEG as stored (8-bit / 255, 16-bit / 65535; colour → luminance); no contrast change."""
     try:
         with Image.open(path) as image:
             image.load()
-            array = np.asarray(image.convert("I") if image.mode in ("I;16", "I;16B", "I") else image.convert("L"),
-                               dtype=np.float64)
-    except (OSError, ValueError) as exc:
-        raise ImageError(f"unreadable image: {exc}") from exc
-    low, high = float(array.min()), float(array.max())
-    return DecodedImage((array - low) / (high - low) if high > low else np.zeros_like(array))
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                array = np.asarray(image.convert("I"), dtype=np.float32) / 65535.0
+            else:
+                array = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"unreadable image: {exc.__class__.__name__}") from exc
+    return DecodedImage(np.clip(array, 0.0, 1.0))
 
 
 def read_image(path: Path) -> DecodedImage:
-    suffix = path.suffix.lower()
+    """DICOM (any suffix but .png/.jpg/.jpeg), PNG or JPEG → DecodedImage; ImageError with a reason otherwise."""
     if not path.is_file():
         raise ImageError("file not found")
-    if suffix in RASTER_SUFFIXES:
+    if path.suffix.lower() in RASTER_SUFFIXES:
         return read_raster(path)
     return read_dicom(path)
 
 
 def to_square_png(pixels: np.ndarray, size: int, bits: int) -> bytes:
     """Resize keeping the aspect ratio, pad the short side with black to size×size, encode as 8/16-bit PNG."""
+    if pixels.ndim != 2 or min(pixels.shape) == 0:
+        raise ImageError(f"not a 2-D image (shape {pixels.shape})")
     height, width = pixels.shape
     scale = size / max(height, width)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = np.asarray(Image.fromarray(pixels.astype(np.float32), mode="F").resize((new_w, new_h),
-                                                                                     Image.Resampling.BILINEAR))
+    source = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
+    resized = np.asarray(source.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0))
     canvas = np.zeros((size, size), dtype=np.float32)
     top, left = (size - new_h) // 2, (size - new_w) // 2
     canvas[top:top + new_h, left:left + new_w] = np.clip(resized, 0.0, 1.0)
     if bits == 16:
         image = Image.fromarray((canvas * 65535).round().astype(np.uint16))
     else:
-        image = Image.fromarray((canvas * 255).round().astype(np.uint8), mode="L")
+        image = Image.fromarray((canvas * 255).round().astype(np.uint8))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()
 
 

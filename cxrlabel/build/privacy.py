@@ -1,4 +1,5 @@
-"""Pseudonymisation: keyed hashes replace patient ids and source paths, so no PHI reaches the dataset."""
+"""Pseudonymisation: keyed hashes (HMAC-SHA256 with the user's secret) replace patient ids, source paths and,
+on request, report ids, so no PHI reaches the dataset. The secret itself is written nowhere."""
 
 from __future__ import annotations
 
@@ -12,9 +13,22 @@ def keyed_hash(value: str, salt: str, length: int = 16) -> str:
 
 
 def pseudonymous_patient(patient_id: str, salt: str) -> str:
-    return "p_" + keyed_hash(patient_id, salt)
+    return "p_" + keyed_hash("patient:" + patient_id, salt)
+
+
+def pseudonymous_report(report_id: str, salt: str) -> str:
+    return "r_" + keyed_hash("report:" + report_id, salt)
 
 
 def rekeyed_path(relative_path: str, salt: str) -> str:
     """A stable stand-in for a source path (its name may embed a patient name): hash + original extension."""
-    return "img_" + keyed_hash(relative_path, salt) + PurePath(relative_path).suffix.lower()
+    suffix = PurePath(relative_path).suffix.lower()
+    return "img_" + keyed_hash("path:" + relative_path, salt) + (suffix if suffix.isascii() and len(suffix) <= 6
+                                                                else "")
+
+
+def scrub(reason: str, *secrets: str) -> str:
+    """An error reason with any occurrence of the given names (file paths, their parts) replaced by `<file>`."""
+    for secret in sorted({s for s in secrets if s and len(s) > 2}, key=len, reverse=True):
+        reason = reason.replace(secret, "<file>")
+    return reason

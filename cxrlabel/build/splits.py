@@ -12,7 +12,10 @@ SPLITS = ("train", "validation", "test")
 
 
 def parse_ratios(text: str) -> tuple[float, float, float]:
-    parts = [float(p) for p in text.replace(",", "/").split("/")]
+    try:
+        parts = [float(p) for p in text.replace(",", "/").split("/")]
+    except ValueError:
+        parts = []
     if len(parts) != 3 or any(p < 0 for p in parts) or sum(parts) <= 0:
         raise ValueError("ratios are three non-negative numbers, e.g. 70/10/20")
     total = sum(parts)
