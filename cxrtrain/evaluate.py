@@ -8,45 +8,65 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cxrlabel.errors import UserError
 from cxrtrain.data import ChestXrayDataset, Preprocessing, load_splits
 from cxrtrain.metrics import evaluate_scores, youden_thresholds
-from cxrtrain.train import TrainConfig, device_for_run, make_loader, predict, rebuild_model
+from cxrtrain.model import rebuild_model
+from cxrtrain.train import TrainConfig, device_for_run, make_loader, predict
 
 
 def load_run(run_dir: Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The best checkpoint's network (eval mode, on `device`) and the checkpoint dict."""
     path = run_dir / "best.pt"
     if not path.exists():
-        raise FileNotFoundError(f"{run_dir}: no best.pt (run `cxrtrain fit` first)")
+        raise UserError(f"{run_dir}: no best.pt (run `cxrtrain fit` first)")
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     return rebuild_model(checkpoint).to(device).eval(), checkpoint
 
 
 def split_scores(model, checkpoint: dict, split_name: str, dataset_dir: str | None, device, crops: str):
     dataset, names = load_splits(dataset_dir or checkpoint["dataset"])
+    if split_name not in dataset:
+        raise UserError(f"no split {split_name!r} (the dataset has {', '.join(dataset)})")
+    if names != checkpoint["label_names"]:
+        raise UserError("the dataset's label names differ from those the run was trained on")
     settings = dict(checkpoint["config"])
     prep = Preprocessing(**{**settings.pop("prep"), "test_crops": crops})
     config = TrainConfig(**settings, prep=prep)
     data = ChestXrayDataset(dataset[split_name], len(names), prep, train=False)
-    scores, targets = predict(model, make_loader(data, config, shuffle=False), device)
+    scores, targets = predict(model, make_loader(data, config), device, prep)
     return scores, targets, names
 
 
 def evaluate_run(run_dir: Path, split: str = "test", dataset_dir: str | None = None, crops: str = "center") -> dict:
+    """Score `split` with the best checkpoint: RUN/metrics.json, RUN/roc.png; returns the metrics."""
+    if crops not in ("center", "five"):
+        raise UserError("--crops takes center or five")
     device = device_for_run()
     model, checkpoint = load_run(run_dir, device)
-    thresholds_path = run_dir / "thresholds.json"
-    if thresholds_path.exists():
-        thresholds = json.loads(thresholds_path.read_text())["thresholds"]
-    else:  # Youden's J on the validation split, stored with the run
+    thresholds = stored_thresholds(run_dir, checkpoint, crops)
+    if thresholds is None:  # Youden's J on the validation split, stored with the run
         scores, targets, names = split_scores(model, checkpoint, "validation", dataset_dir, device, crops)
         thresholds = youden_thresholds(targets, scores)
-        thresholds_path.write_text(json.dumps({"split": "validation", "method": "youden",
-                                               "thresholds": thresholds}, indent=2))
+        (run_dir / "thresholds.json").write_text(json.dumps(
+            {"split": "validation", "method": "youden", "crops": crops, "checkpoint_epoch": checkpoint["epoch"] + 1,
+             "thresholds": dict(zip(names, thresholds, strict=True))}, indent=2))
     scores, targets, names = split_scores(model, checkpoint, split, dataset_dir, device, crops)
     result = {"split": split, "n_images": int(len(targets)), **evaluate_scores(targets, scores, names, thresholds)}
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     plot_roc(targets, scores, names, run_dir / "roc.png")
     return result
+
+
+def stored_thresholds(run_dir: Path, checkpoint: dict, crops: str) -> list[float] | None:
+    """Thresholds chosen earlier for this checkpoint and crop mode, if any."""
+    path = run_dir / "thresholds.json"
+    if not path.exists():
+        return None
+    stored = json.loads(path.read_text())
+    if stored.get("checkpoint_epoch") != checkpoint["epoch"] + 1 or stored.get("crops") != crops:
+        return None
+    return [stored["thresholds"][name] for name in checkpoint["label_names"]]
 
 
 def plot_roc(targets: np.ndarray, scores: np.ndarray, names: list[str], path: Path) -> None:

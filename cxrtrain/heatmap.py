@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from cxrlabel.errors import UserError
+
 IOBB_THRESHOLDS = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
@@ -57,13 +59,14 @@ def boxes_from_heatmap(heatmap: np.ndarray, threshold: float) -> list[Box]:
     return boxes
 
 
-def cam_for_image(model, tensor: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """CAMs of one normalised image (C, H, W), upsampled to `size` (height, width): (K, H, W)."""
-    cams = model.cam(tensor[None])
+def cam_for_image(model, batch: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """CAMs of one normalised image (1, C, H, W), upsampled to `size` (height, width): (K, H, W)."""
+    cams = model.cam(batch)
     return F.interpolate(cams.float(), size=size, mode="bilinear", align_corners=False)[0].cpu().numpy()
 
 
-def overlay(image: np.ndarray, heatmap: np.ndarray, boxes: list[Box], title: str, path: Path) -> None:
+def overlay(image: np.ndarray, heatmap: np.ndarray, boxes: dict[float, list[Box]], title: str, path: Path) -> None:
+    """The image with the heatmap in colour and each threshold's boxes (lowest cyan … highest lime)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,8 +76,11 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, boxes: list[Box], title: str
     figure, axis = plt.subplots(figsize=(5, 5))
     axis.imshow(image, cmap="gray")
     axis.imshow(heatmap, cmap="jet", alpha=0.4)
-    for box in boxes:
-        axis.add_patch(Rectangle((box.x, box.y), box.w, box.h, fill=False, edgecolor="lime", linewidth=1.5))
+    colours = ["cyan", "yellow", "lime"]
+    for rank, cut in enumerate(sorted(boxes)):
+        colour = colours[max(len(colours) - len(boxes) + rank, 0)]
+        for box in boxes[cut]:
+            axis.add_patch(Rectangle((box.x, box.y), box.w, box.h, fill=False, edgecolor=colour, linewidth=1.2))
     axis.set_title(title, fontsize=9)
     axis.axis("off")
     figure.tight_layout()
@@ -83,22 +89,27 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, boxes: list[Box], title: str
 
 
 def read_gold_boxes(path: Path) -> dict[tuple[str, str], list[Box]]:
-    """ChestX-ray8 BBox list: Image Index, Finding Label, x, y, w, h (header 'Bbox [x' ... accepted)."""
+    """ChestX-ray8 BBox list: Image Index, Finding Label, x, y, w, h after a header row (its 'Bbox [x', 'y', 'w',
+    'h]' header works), in the pixel coordinates of the images the heatmaps are drawn on."""
     boxes: dict[tuple[str, str], list[Box]] = {}
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         next(reader, None)
         for row in reader:
             if len(row) >= 6 and row[0].strip():
-                x, y, w, h = (float(v) for v in row[2:6])
+                try:
+                    x, y, w, h = (float(v) for v in row[2:6])
+                except ValueError:
+                    raise UserError(f"{path}, line {reader.line_num}: x, y, w, h must be numbers") from None
                 boxes.setdefault((row[0].strip(), row[1].strip()), []).append(Box(x, y, w, h))
     return boxes
 
 
-def localisation_scores(gold: dict[tuple[str, str], list[Box]], predicted: dict[tuple[str, str], list[Box]],
-                        n_images: int) -> dict:
-    """Per class: accuracy (gold boxes hit by a predicted box with IoBB ≥ T) and average false positives per
-    image (predicted boxes below T), at each T(IoBB) and at the same thresholds of IoU."""
+def localisation_scores(gold: dict[tuple[str, str], list[Box]],
+                        predicted: dict[tuple[str, str], list[Box]]) -> dict:
+    """ChestX-ray8's localisation table for the images that have gold boxes: per class, the accuracy (share of gold
+    boxes hit by a predicted box of that class with overlap ≥ T) and the average false positives (predicted boxes
+    overlapping no gold box by ≥ T, per image with a gold box of the class), at each T for IoBB and for IoU."""
     classes = sorted({label for _, label in gold})
     result = {}
     for measure, fn in (("iobb", iobb), ("iou", iou)):
@@ -107,10 +118,82 @@ def localisation_scores(gold: dict[tuple[str, str], list[Box]], predicted: dict[
             for label in classes:
                 keys = [k for k in gold if k[1] == label]
                 hits = sum(any(fn(g, p) >= threshold for p in predicted.get(k, [])) for k in keys for g in gold[k])
-                total = sum(len(gold[k]) for k in keys)
-                false_positives = sum(not any(fn(g, p) >= threshold for g in gold.get(k, []))
-                                      for k in predicted if k[1] == label for p in predicted[k])
-                per_class[label] = {"accuracy": hits / total if total else None,
-                                    "avg_false_positives": false_positives / max(n_images, 1)}
+                false_positives = sum(not any(fn(g, p) >= threshold for g in gold[k])
+                                      for k in keys for p in predicted.get(k, []))
+                per_class[label] = {"accuracy": hits / sum(len(gold[k]) for k in keys),
+                                    "avg_false_positives": false_positives / len(keys), "images": len(keys)}
             result[f"{measure}>={threshold}"] = per_class
     return result
+
+
+def image_items(target: str, checkpoint: dict, gold_keys: set[str], max_images: int) -> list[tuple[str, object]]:
+    """(key, PIL image) pairs: one image file, the images of a folder, or rows of a dataset split (key = the file
+    name / report id; rows named in the gold boxes first)."""
+    from PIL import Image
+
+    from cxrlabel.build.images import RASTER_SUFFIXES, read_image
+
+    path = Path(target)
+    if path.is_file() or path.is_dir():
+        files = [path] if path.is_file() else sorted(
+            p for p in path.iterdir() if p.suffix.lower() in RASTER_SUFFIXES | {".dcm"})
+        files = [p for p in files if p.name in gold_keys][:max_images] if gold_keys else files[:max_images]
+        return [(p.name, Image.fromarray((read_image(p).pixels * 255).round().astype(np.uint8), mode="L"))
+                for p in files]
+    from cxrtrain.data import load_splits
+
+    dataset, _ = load_splits(checkpoint["dataset"])
+    if target not in dataset:
+        raise UserError(f"{target!r} is neither an image file or folder nor a split ({', '.join(dataset)})")
+    split = dataset[target]
+    keys = split["report_id"] if "report_id" in split.column_names else [str(i) for i in range(len(split))]
+    if gold_keys:
+        names = [Path(s).name for s in split["source_path"]] if "source_path" in split.column_names else keys
+        wanted = [i for i in range(len(split)) if keys[i] in gold_keys or names[i] in gold_keys][:max_images]
+        keys = [keys[i] if keys[i] in gold_keys else names[i] for i in range(len(split))]
+    else:
+        wanted = list(range(min(max_images, len(split))))
+    return [(keys[i], split[i]["image"]) for i in wanted]
+
+
+def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple[float, ...] = (60.0, 180.0),
+                max_images: int = 20, top: int = 2) -> dict:
+    """CAM overlays to RUN/heatmaps/ and, with gold boxes, RUN/localisation.json; returns a summary."""
+    import json
+
+    from cxrtrain.data import Preprocessing, image_tensor, model_input
+    from cxrtrain.evaluate import load_run
+    from cxrtrain.train import device_for_run
+
+    device = device_for_run()
+    model, checkpoint = load_run(run_dir, device)
+    names = checkpoint["label_names"]
+    prep = Preprocessing(**checkpoint["config"]["prep"])
+    gold = read_gold_boxes(bbox) if bbox else {}
+    items = image_items(target, checkpoint, {key for key, _ in gold}, max_images)
+    if not items:
+        raise UserError(f"no image to draw from {target!r}" + (" that has a gold box" if gold else ""))
+    predicted: dict[float, dict] = {cut: {} for cut in thresholds}
+    out = run_dir / "heatmaps"
+    out.mkdir(parents=True, exist_ok=True)
+    for key, image in items:
+        batch = model_input(image_tensor(image, prep.crop)[None], prep, device)
+        with torch.no_grad():
+            scores = torch.sigmoid(model(batch).float())[0].cpu().numpy()
+        cams = cam_for_image(model, batch, (image.height, image.width))
+        wanted = {label for (k, label) in gold if k == key} or {names[i] for i in np.argsort(-scores)[:top]}
+        background = np.asarray(image.convert("L") if image.mode in ("L", "RGB") else image.convert("F"))
+        for label in sorted(wanted & set(names)):
+            k = names.index(label)
+            heat = normalise_heatmap(cams[k])
+            for cut in thresholds:
+                predicted[cut][(key, label)] = boxes_from_heatmap(heat, cut)
+            overlay(background, heat, {cut: predicted[cut][(key, label)] for cut in thresholds},
+                    f"{key} · {label} · p={scores[k]:.2f}", out / f"{key}_{label}.png".replace("/", "_"))
+    summary = {"images": len(items), "out": str(out)}
+    if gold:
+        gold_seen = {k: boxes for k, boxes in gold.items() if k[0] in {key for key, _ in items} and k[1] in names}
+        report = {f"heatmap>{cut:g}": localisation_scores(gold_seen, predicted[cut]) for cut in thresholds}
+        (run_dir / "localisation.json").write_text(json.dumps(report, indent=2))
+        summary["localisation"] = str(run_dir / "localisation.json")
+    return summary

@@ -41,22 +41,33 @@ def image_average_precision(targets: np.ndarray, scores: np.ndarray) -> np.ndarr
     return np.array(values)
 
 
+def label_auc(targets: np.ndarray, scores: np.ndarray, k: int) -> float | None:
+    """ROC AUC of label k (None when the split has only positives or only negatives of it)."""
+    support = int((targets[:, k] > 0).sum())
+    return float(roc_auc_score(targets[:, k], scores[:, k])) if 0 < support < len(targets) else None
+
+
+def mean_auc(targets: np.ndarray, scores: np.ndarray) -> float | None:
+    """Mean ROC AUC over the labels that have one (None when none has)."""
+    aucs = [a for a in (label_auc(targets, scores, k) for k in range(targets.shape[1])) if a is not None]
+    return float(np.mean(aucs)) if aucs else None
+
+
 def evaluate_scores(targets: np.ndarray, scores: np.ndarray, names: list[str], thresholds: list[float]) -> dict:
+    """The metrics.json body: per label auc / sensitivity / specificity (at `thresholds`) / top3_sensitivity /
+    support, mean_auc, mean_average_precision."""
     labels = {}
-    aucs = []
     top3 = top3_sensitivity(targets, scores)
     for k, name in enumerate(names):
         positives = targets[:, k] > 0
         support = int(positives.sum())
-        auc = float(roc_auc_score(targets[:, k], scores[:, k])) if 0 < support < len(targets) else None
+        auc = label_auc(targets, scores, k)
         predicted = scores[:, k] >= thresholds[k]
         sensitivity = float((predicted & positives).sum() / support) if support else None
         negatives = int((~positives).sum())
         specificity = float((~predicted & ~positives).sum() / negatives) if negatives else None
         labels[name] = {"auc": auc, "sensitivity": sensitivity, "specificity": specificity,
                         "top3_sensitivity": None if np.isnan(top3[k]) else float(top3[k]), "support": support}
-        if auc is not None:
-            aucs.append(auc)
     ap = image_average_precision(targets, scores)
-    return {"labels": labels, "mean_auc": float(np.mean(aucs)) if aucs else None,
+    return {"labels": labels, "mean_auc": mean_auc(targets, scores),
             "mean_average_precision": float(ap.mean()) if len(ap) else None}

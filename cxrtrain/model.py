@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from torch import nn
 
-# Configurations of the named backbones, used for random init when no weights can be loaded.
-BACKBONES = {
-    "resnet-18": ("resnet", {"depths": [2, 2, 2, 2], "hidden_sizes": [64, 128, 256, 512], "layer_type": "basic"}),
-    "resnet-50": ("resnet", {"depths": [3, 4, 6, 3], "hidden_sizes": [256, 512, 1024, 2048],
-                             "layer_type": "bottleneck"}),
-    "resnet-101": ("resnet", {"depths": [3, 4, 23, 3], "hidden_sizes": [256, 512, 1024, 2048],
-                              "layer_type": "bottleneck"}),
-    "convnext-tiny": ("convnext", {"depths": [3, 3, 9, 3], "hidden_sizes": [96, 192, 384, 768]}),
+from cxrlabel.errors import UserError
+
+# Architectures we can build without downloading anything (random init when no weights are reachable).
+# Keys are hub names; ALIASES maps the short names accepted on the command line.
+CONFIGS = {
+    "microsoft/resnet-18": ("resnet", {"depths": [2, 2, 2, 2], "hidden_sizes": [64, 128, 256, 512],
+                                       "layer_type": "basic"}),
+    "microsoft/resnet-50": ("resnet", {"depths": [3, 4, 6, 3], "hidden_sizes": [256, 512, 1024, 2048],
+                                       "layer_type": "bottleneck"}),
+    "microsoft/resnet-101": ("resnet", {"depths": [3, 4, 23, 3], "hidden_sizes": [256, 512, 1024, 2048],
+                                        "layer_type": "bottleneck"}),
+    "facebook/convnext-tiny-224": ("convnext", {"depths": [3, 3, 9, 3], "hidden_sizes": [96, 192, 384, 768]}),
+    # a few-thousand-parameter ResNet for tests and smoke runs
     "tiny": ("resnet", {"embedding_size": 8, "depths": [1, 1], "hidden_sizes": [8, 16], "layer_type": "basic"}),
 }
-HUB_NAMES = {"resnet-18": "microsoft/resnet-18", "resnet-50": "microsoft/resnet-50",
-             "resnet-101": "microsoft/resnet-101", "convnext-tiny": "facebook/convnext-tiny-224"}
+ALIASES = {"resnet-18": "microsoft/resnet-18", "resnet-50": "microsoft/resnet-50",
+           "resnet-101": "microsoft/resnet-101", "convnext-tiny": "facebook/convnext-tiny-224"}
+DEFAULT_BACKBONE = "microsoft/resnet-50"
 
 
 def lse_pool(x: torch.Tensor, r: float) -> torch.Tensor:
@@ -28,42 +35,63 @@ def lse_pool(x: torch.Tensor, r: float) -> torch.Tensor:
     return (peak + torch.log(torch.mean(torch.exp(r * (flat - peak)), dim=2, keepdim=True)) / r).squeeze(2)
 
 
-def random_backbone(name: str) -> nn.Module:
-    from transformers import ConvNextConfig, ConvNextModel, ResNetConfig, ResNetModel
+def backbone_class(config) -> type:
+    """The transformers backbone class (AutoBackbone mapping) of a model config."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_BACKBONE_MAPPING
 
-    family, settings = BACKBONES[name]
-    if family == "resnet":
-        return ResNetModel(ResNetConfig(**settings))
-    return ConvNextModel(ConvNextConfig(**settings))
+    try:
+        return MODEL_FOR_BACKBONE_MAPPING[type(config)]
+    except KeyError:
+        raise UserError(f"{config.model_type!r} checkpoints have no AutoBackbone class in transformers") from None
+
+
+def random_backbone(name: str) -> nn.Module:
+    """A randomly initialised backbone of a known architecture (CONFIGS / ALIASES)."""
+    from transformers import ConvNextConfig, ResNetConfig
+
+    name = ALIASES.get(name, name)
+    if name not in CONFIGS:
+        raise UserError(f"no built-in configuration for {name!r}: choose one of {', '.join(CONFIGS)} "
+                        f"(or {', '.join(ALIASES)}), or give --pretrained with a reachable checkpoint")
+    family, settings = CONFIGS[name]
+    config = (ResNetConfig if family == "resnet" else ConvNextConfig)(**settings)
+    return backbone_class(config)(config)
+
+
+def pretrained_backbone(source: str) -> nn.Module:
+    """Weights and architecture of a hub checkpoint or local folder (the last stage's feature map is used)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source)
+    return backbone_class(config).from_pretrained(source)
 
 
 def load_backbone(name: str, pretrained: str) -> tuple[nn.Module, str]:
     """The backbone and a sentence saying where its weights came from.
 
-    pretrained: "none" (random init), "auto" (the hub checkpoint of `name` when reachable), or a hub name /
-    local path of any checkpoint AutoModel can load as a CNN returning last_hidden_state.
+    pretrained: "none" (random init), "auto" (the checkpoint called `name`), or a hub name / local path.
+    A local path must load; a hub name that cannot be reached falls back to random init of `name`'s built-in
+    configuration (with the reason in the note).
     """
-    from transformers import AutoModel
-
+    name = ALIASES.get(name, name)
     if pretrained == "none":
-        if name not in BACKBONES:
-            raise ValueError(f"unknown backbone {name!r}: choose {', '.join(BACKBONES)} or give --pretrained PATH")
         return random_backbone(name), f"{name}: random initialisation (--pretrained none)"
-    source = HUB_NAMES.get(name, name) if pretrained == "auto" else pretrained
+    source = name if pretrained == "auto" else pretrained
+    if Path(source).exists():
+        try:
+            return pretrained_backbone(source), f"{name}: weights from {source}"
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{source}: not a loadable transformers checkpoint ({exc})") from exc
     try:
-        return AutoModel.from_pretrained(source), f"{name}: weights from {source}"
-    except (OSError, ValueError) as exc:
-        if name not in BACKBONES:
-            raise ValueError(
-                f"cannot load {source!r} ({exc.__class__.__name__}) and {name!r} has no built-in config"
-            ) from exc
+        return pretrained_backbone(source), f"{name}: weights from {source}"
+    except UserError:
+        raise
+    except Exception as exc:  # unreachable hub, offline mode, unknown repo: random init when we know the shape
+        if name not in CONFIGS:
+            raise UserError(f"cannot load {source!r} ({exc.__class__.__name__}) and {name!r} has no built-in "
+                            "configuration to fall back on") from exc
         reason = exc.__class__.__name__
-        return random_backbone(name), f"{name}: weights from {source} unavailable ({reason}); random initialisation"
-
-
-def backbone_channels(backbone: nn.Module) -> int:
-    config = backbone.config
-    return int(config.hidden_sizes[-1])
+    return random_backbone(name), f"{name}: weights from {source} unavailable ({reason}); RANDOM initialisation"
 
 
 class ChestXrayNet(nn.Module):
@@ -75,19 +103,20 @@ class ChestXrayNet(nn.Module):
         if pool not in ("avg", "max", "lse"):
             raise ValueError("pool is avg, max or lse")
         self.backbone = backbone
-        self.transition = nn.Conv2d(backbone_channels(backbone), transition, kernel_size=1)
+        self.transition = nn.Conv2d(backbone.channels[-1], transition, kernel_size=1)
         self.pool, self.lse_r = pool, lse_r
         self.prediction = nn.Linear(transition, n_labels)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.transition(self.backbone(pixel_values=images).last_hidden_state)
+        """Transition-layer activations (B, D, S, S)."""
+        return self.transition(self.backbone(pixel_values=images).feature_maps[-1])
 
     def pooled(self, activations: torch.Tensor) -> torch.Tensor:
         if self.pool == "avg":
             return activations.mean(dim=(2, 3))
         if self.pool == "max":
             return activations.amax(dim=(2, 3))
-        return lse_pool(activations, self.lse_r)
+        return lse_pool(activations.float(), self.lse_r)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.prediction(self.pooled(self.features(images)))
@@ -95,8 +124,21 @@ class ChestXrayNet(nn.Module):
     @torch.no_grad()
     def cam(self, images: torch.Tensor) -> torch.Tensor:
         """Class activation maps (B, K, S, S): prediction weights applied to the transition activations."""
-        activations = self.features(images)
-        return torch.einsum("kd,bdhw->bkhw", self.prediction.weight, activations)
+        activations = self.features(images).float()
+        return torch.einsum("kd,bdhw->bkhw", self.prediction.weight.float(), activations)
+
+
+def rebuild_model(checkpoint: dict) -> ChestXrayNet:
+    """The network of a checkpoint, built from its stored backbone config (no download)."""
+    from transformers import AutoConfig
+
+    settings = dict(checkpoint["backbone_config"])
+    config = AutoConfig.for_model(settings.pop("model_type"), **settings)
+    model = ChestXrayNet(backbone_class(config)(config), len(checkpoint["label_names"]),
+                         checkpoint["config"]["transition"], checkpoint["config"]["pool"],
+                         checkpoint["config"]["lse_r"])
+    model.load_state_dict(checkpoint["model"])
+    return model
 
 
 def init_prediction_bias(model: ChestXrayNet, prevalence: torch.Tensor) -> None:

@@ -1,8 +1,14 @@
-"""`cxrtrain fit`: train the multi-label network on a cxrlabel dataset, with checkpoints and early stopping."""
+"""`cxrtrain fit`: train the multi-label network on a cxrlabel dataset, with checkpoints and early stopping.
+
+One process per device; under `torchrun --nproc-per-node N` the same code runs DistributedDataParallel (NCCL on
+GPUs, gloo on CPUs): every rank trains on its shard of each epoch, rank 0 validates, logs and saves.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -10,18 +16,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from cxrtrain.data import ChestXrayDataset, Preprocessing, label_matrix, load_splits
+from cxrlabel.errors import UserError
+from cxrtrain.data import ChestXrayDataset, Preprocessing, label_matrix, load_splits, model_input
 from cxrtrain.losses import LOSSES
-from cxrtrain.metrics import evaluate_scores
-from cxrtrain.model import ChestXrayNet, init_prediction_bias, load_backbone
-from cxrtrain.sampling import min_share_sampler
+from cxrtrain.metrics import mean_auc
+from cxrtrain.model import DEFAULT_BACKBONE, ChestXrayNet, init_prediction_bias, load_backbone
+from cxrtrain.sampling import EpochSampler, min_share_weights
+
+NORMAL_NAMES = ("normal", "no finding", "no_finding")
 
 
 @dataclass
 class TrainConfig:
-    backbone: str = "resnet-50"
+    backbone: str = DEFAULT_BACKBONE
     pretrained: str = "auto"
     pool: str = "lse"
     lse_r: float = 10.0
@@ -42,6 +52,28 @@ class TrainConfig:
     max_steps: int = 0  # per epoch; 0 = the whole split (smoke runs and benchmarks set it)
     prep: Preprocessing = field(default_factory=Preprocessing)
 
+    def check(self) -> None:
+        choices = {"pool": ("avg", "max", "lse"), "loss": tuple(LOSSES), "optimizer": ("adamw", "sgd"),
+                   "schedule": ("cosine", "step")}
+        for option, allowed in choices.items():
+            if getattr(self, option) not in allowed:
+                raise UserError(f"--{option} takes {' or '.join(allowed)}, not {getattr(self, option)!r}")
+        if self.prep.crop > self.prep.resize:
+            raise UserError("--crop must not exceed --resize")
+        if not 0 <= self.min_share < 1:
+            raise UserError("--min-share is a fraction in [0, 1)")
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -53,139 +85,200 @@ def device_for_run() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def build_model(config: TrainConfig, n_labels: int) -> tuple[ChestXrayNet, str]:
-    backbone, note = load_backbone(config.backbone, config.pretrained)
-    return ChestXrayNet(backbone, n_labels, config.transition, config.pool, config.lse_r), note
+def start_distributed() -> Distributed:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); a single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Distributed(device=device_for_run())
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        dist.init_process_group("nccl")
+        return Distributed(dist.get_rank(), world, torch.device("cuda", local))
+    dist.init_process_group("gloo")
+    return Distributed(dist.get_rank(), world, torch.device("cpu"))
 
 
-def rebuild_model(checkpoint: dict) -> ChestXrayNet:
-    """The network of a checkpoint, built from its stored backbone config (no download)."""
-    from transformers import AutoConfig, AutoModel
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
 
-    settings = dict(checkpoint["backbone_config"])
-    backbone = AutoModel.from_config(AutoConfig.for_model(settings.pop("model_type"), **settings))
-    config = checkpoint["config"]
-    model = ChestXrayNet(backbone, len(checkpoint["label_names"]), config["transition"], config["pool"],
-                         config["lse_r"])
-    model.load_state_dict(checkpoint["model"])
-    return model
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
 
 
 @torch.no_grad()
-def predict(
-    model: ChestXrayNet, loader: DataLoader, device: torch.device, max_steps: int = 0
-) -> tuple[np.ndarray, ...]:
+def predict(model, loader, device: torch.device, prep: Preprocessing | None = None,
+            max_steps: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Sigmoid scores and targets; five-crop inputs (B, 5, C, H, W) are averaged over crops."""
+    prep = prep or Preprocessing()
     model.eval()
     scores, targets = [], []
     for step, (images, target) in enumerate(loader):
         if max_steps and step >= max_steps:
             break
-        images = images.to(device, non_blocking=True)
+        crops = images.shape[1] if images.dim() == 5 else 0
+        batch = model_input(images.flatten(0, 1) if crops else images, prep, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            if images.dim() == 5:
-                batch, crops = images.shape[:2]
-                probs = torch.sigmoid(model(images.flatten(0, 1)).float()).view(batch, crops, -1).mean(1)
-            else:
-                probs = torch.sigmoid(model(images).float())
+            probs = torch.sigmoid(model(batch).float())
+        if crops:
+            probs = probs.view(len(images), crops, -1).mean(1)
         scores.append(probs.cpu().numpy())
         targets.append(target.numpy())
     return np.concatenate(scores), np.concatenate(targets)
 
 
-def make_loader(dataset, config: TrainConfig, shuffle: bool, sampler=None) -> DataLoader:
-    generator = torch.Generator().manual_seed(config.seed)
-    return DataLoader(dataset, batch_size=config.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      num_workers=config.workers, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=config.workers > 0, generator=generator)
+def make_loader(dataset, config: TrainConfig, sampler=None) -> DataLoader:
+    return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+                      pin_memory=torch.cuda.is_available(), persistent_workers=config.workers > 0,
+                      generator=torch.Generator().manual_seed(config.seed))
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainConfig):
+    if config.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    else:
+        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+    if config.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
+    else:
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(config.epochs // 3, 1), gamma=0.1)
+    return optimizer, scheduler
+
+
+def normal_index(names: list[str]) -> int | None:
+    return next((k for k, name in enumerate(names) if name.lower() in NORMAL_NAMES), None)
 
 
 def fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool = False, progress=None, log=print) -> dict:
+    """Train; returns {"history": [per-epoch records], "best_val_mean_auc", "label_names"}."""
+    config.check()
+    ddp = start_distributed()
+    try:
+        return _fit(dataset_dir, Path(run_dir), config, resume, ddp, progress if ddp.main else None,
+                    log if ddp.main else (lambda *_: None))
+    finally:
+        if ddp.world > 1:
+            dist.destroy_process_group()
+
+
+def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp: Distributed, progress,
+         log) -> dict:
     seed_everything(config.seed)
-    device = device_for_run()
+    device = ddp.device
     dataset, names = load_splits(dataset_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     train_labels = label_matrix(dataset["train"], len(names))
-    train_set = ChestXrayDataset(dataset["train"], len(names), config.prep, train=True, seed=config.seed)
+    weights = (min_share_weights(train_labels, config.min_share, normal_index(names))
+               if config.min_share else None)
+    sampler = EpochSampler(len(train_labels), config.seed, weights, ddp.rank, ddp.world)
+    train_loader = make_loader(ChestXrayDataset(dataset["train"], len(names), config.prep, train=True), config,
+                               sampler)
     eval_prep = Preprocessing(**{**asdict(config.prep), "test_crops": "center"})
-    valid_set = ChestXrayDataset(dataset["validation"], len(names), eval_prep, train=False)
-    normal = names.index("normal") if "normal" in names else None
-    sampler = min_share_sampler(train_labels, config.min_share, normal, config.seed) if config.min_share else None
-    train_loader = make_loader(train_set, config, shuffle=True, sampler=sampler)
-    valid_loader = make_loader(valid_set, config, shuffle=False)
+    valid_loader = make_loader(ChestXrayDataset(dataset["validation"], len(names), eval_prep, train=False), config)
 
-    model, note = build_model(config, len(names))
+    backbone, note = load_backbone(config.backbone, config.pretrained)
+    model = ChestXrayNet(backbone, len(names), config.transition, config.pool, config.lse_r)
     log(note)
     init_prediction_bias(model, torch.as_tensor(train_labels.mean(axis=0)))
     model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if config.compile else model
-    parameters = model.parameters()
-    optimizer = (torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
-                 if config.optimizer == "adamw"
-                 else torch.optim.SGD(parameters, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay))
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
-                 if config.schedule == "cosine"
-                 else torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(config.epochs // 3, 1), gamma=0.1))
+    wrapped = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.index is not None
+                                                         else None) if ddp.world > 1 else model)
+    step_model = torch.compile(wrapped) if config.compile else wrapped
+    optimizer, scheduler = make_optimizer(model, config)
     loss_fn = LOSSES[config.loss]
     start_epoch, best_auc, stale = 0, -1.0, 0
-    if resume and (run_dir / "last.pt").exists():
-        state = torch.load(run_dir / "last.pt", map_location=device, weights_only=False)
+    last = run_dir / "last.pt"
+    if resume:
+        if not last.exists():
+            raise UserError(f"--resume: {last} does not exist")
+        state = torch.load(last, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
         start_epoch, best_auc, stale = state["epoch"] + 1, state["best_auc"], state["stale"]
-        log(f"resuming after epoch {state['epoch']}")
-    log_path = run_dir / "train_log.jsonl"
+        log(f"resuming after epoch {start_epoch}")
+    elif ddp.main:
+        for stale_file in ("train_log.jsonl", "thresholds.json", "metrics.json", "best.pt"):
+            (run_dir / stale_file).unlink(missing_ok=True)
     history = []
+    if stale >= config.patience:
+        log("the resumed run had already stopped early")
+        start_epoch = config.epochs
     for epoch in range(start_epoch, config.epochs):
-        model.train()
-        started, seen, losses = time.perf_counter(), 0, []
-        steps = min(len(train_loader), config.max_steps) if config.max_steps else len(train_loader)
-        task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps, info="") if progress else None
-        optimizer.zero_grad(set_to_none=True)
-        for step, (images, targets) in enumerate(train_loader):
-            if step >= steps:
-                break
-            images = images.to(device, non_blocking=True)
-            if device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
-            targets = targets.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = loss_fn(step_model(images).float(), targets) / config.accumulate
-            loss.backward()
-            if (step + 1) % config.accumulate == 0 or step + 1 == steps:
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()) * config.accumulate)
-            seen += len(images)
-            if progress:
-                rate = seen / (time.perf_counter() - started)
-                progress.update(task, advance=1, info=f"loss {np.mean(losses):.4f} · {rate:.1f} img/s")
+        record = _train_epoch(step_model, wrapped, train_loader, sampler, optimizer, loss_fn, config, epoch, ddp,
+                              progress)
         scheduler.step()
-        scores, targets = predict(model, valid_loader, device)
-        metrics = evaluate_scores(targets, scores, names, [0.5] * len(names))
-        val_auc = metrics["mean_auc"] if metrics["mean_auc"] is not None else float("nan")
-        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
-                  "val_mean_auc": val_auc, "images_per_second": seen / (time.perf_counter() - started),
-                  "lr": optimizer.param_groups[0]["lr"]}
-        history.append(record)
-        with open(log_path, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-        improved = not np.isnan(val_auc) and val_auc > best_auc
-        best_auc, stale = (val_auc, 0) if improved else (best_auc, stale + 1)
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                 "epoch": epoch, "best_auc": best_auc, "stale": stale, "config": asdict(config), "label_names": names,
-                 "backbone_config": model.backbone.config.to_dict(), "backbone_note": note,
-                 "dataset": str(dataset_dir)}
-        torch.save(state, run_dir / "last.pt")
-        if improved or not (run_dir / "best.pt").exists():
-            torch.save(state, run_dir / "best.pt")
-        log(f"epoch {epoch + 1}: loss {record['train_loss']:.4f}, validation mean AUC {val_auc:.4f}")
-        if stale >= config.patience:
-            log(f"early stop: no validation AUC gain for {config.patience} epochs")
+        stop = False
+        if ddp.main:
+            scores, targets = predict(model, valid_loader, device, eval_prep)
+            record["val_mean_auc"] = mean_auc(targets, scores)
+            record["lr"] = optimizer.param_groups[0]["lr"]
+            history.append(record)
+            with open(run_dir / "train_log.jsonl", "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            val_auc = record["val_mean_auc"] if record["val_mean_auc"] is not None else float("nan")
+            improved = not np.isnan(val_auc) and val_auc > best_auc
+            best_auc, stale = (val_auc, 0) if improved else (best_auc, stale + 1)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "rng": rng_state(), "epoch": epoch, "best_auc": best_auc,
+                     "stale": stale, "config": asdict(config), "label_names": names,
+                     "backbone_config": model.backbone.config.to_dict(), "backbone_note": note,
+                     "dataset": str(Path(dataset_dir).resolve())}
+            torch.save(state, last)
+            if improved or not (run_dir / "best.pt").exists():
+                torch.save(state, run_dir / "best.pt")
+            log(f"epoch {epoch + 1}: loss {record['train_loss']:.4f}, validation mean AUC {val_auc:.4f}, "
+                f"{record['images_per_second']:.1f} images/s")
+            stop = stale >= config.patience
+            if stop:
+                log(f"early stop: no validation mean AUC gain for {config.patience} epochs")
+        if ddp.world > 1:
+            flag = [stop]
+            dist.broadcast_object_list(flag, src=0)
+            stop = flag[0]
+        if stop:
             break
-    (run_dir / "config.json").write_text(json.dumps({**asdict(config), "label_names": names, "backbone_note": note,
-                                                     "dataset": str(dataset_dir)}, indent=2))
+    if ddp.main:
+        (run_dir / "config.json").write_text(json.dumps(
+            {**asdict(config), "label_names": names, "backbone_note": note, "world_size": ddp.world,
+             "dataset": str(Path(dataset_dir).resolve())}, indent=2))
     return {"history": history, "best_val_mean_auc": best_auc, "label_names": names}
+
+
+def _train_epoch(step_model, wrapped, loader, sampler, optimizer, loss_fn, config: TrainConfig, epoch: int,
+                 ddp: Distributed, progress) -> dict:
+    device = ddp.device
+    step_model.train()
+    sampler.set_epoch(epoch)
+    steps = min(len(loader), config.max_steps) if config.max_steps else len(loader)
+    task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps, info="") if progress else None
+    started, seen, losses = time.perf_counter(), 0, []
+    optimizer.zero_grad(set_to_none=True)
+    for step, (images, targets) in enumerate(loader):
+        if step >= steps:
+            break
+        update = (step + 1) % config.accumulate == 0 or step + 1 == steps
+        images = model_input(images, config.prep, device)
+        targets = targets.to(device, non_blocking=True)
+        sync = contextlib.nullcontext() if update or ddp.world == 1 else wrapped.no_sync()
+        with sync:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss = loss_fn(step_model(images).float(), targets)
+            (loss / config.accumulate).backward()
+        if update:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        seen += len(images) * ddp.world
+        if progress:
+            rate = seen / (time.perf_counter() - started)
+            progress.update(task, advance=1, info=f"loss {np.mean(losses):.4f} · {rate:.1f} img/s")
+    return {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
+            "images_per_second": seen / (time.perf_counter() - started), "steps": steps}
+

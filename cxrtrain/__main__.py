@@ -1,0 +1,5 @@
+"""`python -m cxrtrain` (and `torchrun -m cxrtrain`): the cxrtrain command line."""
+
+from cxrtrain.cli import app
+
+app()
