@@ -9,44 +9,55 @@ import typer
 
 
 def build(
-    labels: Annotated[Path, typer.Option("--labels", help="labels.csv written by `cxrlabel mine`.")],
-    out: Annotated[Path, typer.Option("--out", help="Dataset folder (save_to_disk layout + parquet shards).")],
+    labels: Annotated[Path, typer.Option("--labels", help="labels.csv written by `cxrlabel mine` (its summary.json "
+                                         "beside it names the label set).")],
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder: save_to_disk layout, parquet/<split>/ shards, "
+                                      "summary.json, README.md card, errors.csv.")],
     id_salt: Annotated[
         str | None,
         typer.Option("--id-salt", envvar="CXRLABEL_ID_SALT",
-                     help="Secret key for the patient-id and path hashes; required; stored nowhere in the output."),
+                     help="Secret key of the patient-id / path hashes (or env CXRLABEL_ID_SALT); required; stored "
+                     "nowhere in the output. Keep it to rebuild with the same pseudonyms."),
     ] = None,
     images: Annotated[
         Path | None, typer.Option("--images", help="Images root (DICOM, PNG, JPEG). Omit for a text-only dataset.")
     ] = None,
     manifest: Annotated[
         Path | None,
-        typer.Option("--manifest", help="CSV report id → image path (+ view, patient), e.g. OpenI projections.csv. "
-                     "Without it, DICOM AccessionNumber / StudyInstanceUID are matched to report ids."),
+        typer.Option("--manifest", help="CSV report id → image path relative to --images (+ optional view / "
+                     "projection and patient_id columns), e.g. OpenI projections.csv. Without it, DICOM "
+                     "AccessionNumber, then StudyInstanceUID, are matched to report ids. Text-only builds with a "
+                     "manifest get one row per listed image."),
     ] = None,
     reports: Annotated[
-        Path | None, typer.Option("--reports", help="The mined reports, to store findings / impression text.")
+        Path | None, typer.Option("--reports", help="The mined reports (CSV / JSONL / .txt folder), to store the "
+                                  "findings / impression text.")
     ] = None,
-    views: Annotated[str, typer.Option("--views", help="all, or frontal (PA/AP only).")] = "all",
+    views: Annotated[str, typer.Option("--views", help="all, or frontal (PA / AP only; from the manifest view "
+                                       "column or the DICOM ViewPosition).")] = "all",
     size: Annotated[
-        int, typer.Option("--size", min=32, help="Square output size; aspect kept by black padding.")
+        int, typer.Option("--size", min=32, max=8192, help="Square output size; aspect kept by black padding.")
     ] = 1024,
     bits: Annotated[int, typer.Option("--bits", help="PNG bit depth: 8 or 16.")] = 8,
     split: Annotated[str, typer.Option("--split", help="train/validation/test ratios, by patient.")] = "70/10/20",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the patient split.")] = 0,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes decoding images.")] = 1,
-    shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="Studies per shard.")] = 1000,
-    resume: Annotated[bool, typer.Option("--resume", help="Keep finished shards of an interrupted build.")] = False,
-    errors: Annotated[
+    shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="Rows per shard (the unit of --resume).")
+                          ] = 1000,
+    resume: Annotated[bool, typer.Option("--resume", help="Keep the finished shards of an interrupted build "
+                                         "(same inputs and options).")] = False,
+    hash_report_ids: Annotated[bool, typer.Option("--hash-report-ids", help="Store report ids as keyed hashes too "
+                                                  "(use when they are accession numbers).")] = False,
+    source_map: Annotated[
         Path | None,
-        typer.Option("--errors", help="Errors CSV (default OUT.errors.csv, beside the dataset: it names source "
-                     "files, so it is kept out of the shareable folder)."),
+        typer.Option("--source-map", help="Also write re-keyed name → original path to this CSV, for the data "
+                     "holder (must be outside --out)."),
     ] = None,
 ) -> None:
     """Pair each report's labels with its images (or build a text-only label dataset), convert DICOM with its
     stored window to square PNGs, split by patient and write a `datasets` DatasetDict with features image,
     labels (ClassLabel names = label set), label_states, report_id, patient_id (keyed hash), view, findings,
-    impression, source_path (re-keyed), plus parquet shards, summary.json and a dataset card."""
+    impression, source_path (re-keyed), plus parquet shards, summary.json, a dataset card and errors.csv."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -66,20 +77,27 @@ def build(
         fail("--views takes all or frontal")
     if bits not in (8, 16):
         fail("--bits takes 8 or 16")
+    if manifest is not None and images is None:
+        console.print("text-only build with a manifest: one row per listed image")
     try:
         ratios = parse_ratios(split)
     except ValueError as exc:
         fail(str(exc))
     options = BuildOptions(out=out, size=size, bits=bits, frontal_only=views == "frontal", ratios=ratios, seed=seed,
-                           salt=id_salt, workers=workers, shard_size=shard_size, resume=resume)
+                           salt=id_salt, workers=workers, shard_size=shard_size, resume=resume,
+                           hash_report_ids=hash_report_ids)
     try:
         builder = DatasetBuilder(labels, options, reports)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
-            summary = builder.build(images, manifest, progress)
+            summary = builder.build(images, manifest, progress, source_map)
     except UserError as exc:
         fail(str(exc))
-    errors_path = errors or out.with_name(out.name + ".errors.csv")
-    builder.write_errors(errors_path)
     rows = {name: split_summary["rows"] for name, split_summary in summary["splits"].items()}
-    console.print(f"dataset → {out}: {rows}; {summary['errors']} problems listed in {errors_path}")
+    patients = {name: split_summary["patients"] for name, split_summary in summary["splits"].items()}
+    console.print(f"dataset → {out}: rows {rows}, patients {patients}; {summary['excluded_views']} non-frontal "
+                  f"views left out; {summary['errors']} problems in {out / 'errors.csv'}")
+    if summary["patient_id_from"].get("report id"):
+        console.print(f"[yellow]note:[/] {summary['patient_id_from']['report id']} rows had no patient id "
+                      "(manifest patient_id column or DICOM PatientID); each of their reports counts as its own "
+                      "patient in the split")

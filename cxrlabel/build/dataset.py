@@ -1,4 +1,9 @@
-"""Build a Hugging Face dataset from mined labels (+ images): sharded, resumable, patient-split, PHI-free."""
+"""Build a Hugging Face dataset from mined labels (+ images): streamed, sharded, resumable, patient-split, PHI-free.
+
+Memory stays flat in the number of images: the plan keeps one small record per image, report texts wait in an
+on-disk SQLite table, each shard streams its rows to parquet in row groups of `row_group` rows (a few MB of PNGs),
+and the final `save_to_disk` reads the parquet shards back through a memory-mapped Arrow cache.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,30 @@ import csv
 import hashlib
 import json
 import multiprocessing as mp
+import os
 import shutil
+import sqlite3
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
+
 from cxrlabel import __version__
 from cxrlabel.build.images import ImageError, is_frontal, read_image, to_square_png
-from cxrlabel.build.pairing import ImageRef, from_dicom_tags, from_manifest
-from cxrlabel.build.privacy import pseudonymous_patient, rekeyed_path
+from cxrlabel.build.pairing import ImageRef, from_dicom_tags, from_manifest, image_files
+from cxrlabel.build.privacy import pseudonymous_patient, pseudonymous_report, rekeyed_path, scrub
 from cxrlabel.build.splits import SPLITS, assign_split
 from cxrlabel.errors import UserError
 from cxrlabel.readers import iter_reports
 from cxrlabel.resources import rules_dir
-from cxrlabel.types import Report
+from cxrlabel.types import ReadError
 
 STATE_NAMES = {"1": "positive", "0": "negative", "-1": "uncertain", "": ""}
+STATES = ("positive", "negative", "uncertain", "")
+WORK = ".build"  # inside the output folder while building; removed when the build finishes
 
 
 @dataclass(frozen=True)
@@ -38,22 +49,57 @@ class BuildOptions:
     workers: int = 1
     shard_size: int = 1000
     resume: bool = False
+    hash_report_ids: bool = False
+    row_group: int = 32
 
 
-def read_labels(path: Path) -> tuple[list[str], dict[str, list[str]]]:
-    """labels.csv of `cxrlabel mine`: label names and, per report id, the state per label."""
+@dataclass(frozen=True, slots=True)
+class Problem:
+    report_id: str
+    source: str  # re-keyed file name, never the original path
+    reason: str
+
+
+def _state(value: str) -> str | None:
+    value = value.strip()
+    if value in STATE_NAMES:
+        return STATE_NAMES[value]
+    try:
+        number = float(value)  # 1.0 / -1.0 as pandas writes them
+    except ValueError:
+        return None
+    return STATE_NAMES.get(str(int(number))) if number.is_integer() else None
+
+
+def read_labels(path: Path) -> tuple[list[str], dict[str, tuple[str, ...]], list[Problem]]:
+    """labels.csv of `cxrlabel mine`: label names (column order), per report id the state per label, problems."""
     if not path.is_file():
         raise UserError(f"{path}: labels file not found (run `cxrlabel mine` first)")
-    with open(path, encoding="utf-8", newline="") as handle:
+    problems: list[Problem] = []
+    rows: dict[str, tuple[str, ...]] = {}
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
-        if not header or header[0] != "id" or len(header) < 2:
+        if not header or header[0].strip() != "id" or len(header) < 2:
             raise UserError(f"{path}: expected the labels.csv of `cxrlabel mine` (id + one column per label)")
-        rows = {}
-        for row in reader:
-            states = [STATE_NAMES.get(value.strip(), "") for value in row[1:]]
-            rows[row[0]] = states + [""] * (len(header) - 1 - len(states))
-    return header[1:], rows
+        names = [name.strip() for name in header[1:]]
+        if len(set(names)) != len(names) or not all(names):
+            raise UserError(f"{path}: label columns must be named and distinct")
+        for line, row in enumerate(reader, start=2):
+            if not row or not row[0].strip():
+                if any(cell.strip() for cell in row):
+                    problems.append(Problem("", "", f"labels.csv line {line}: no report id"))
+                continue
+            report_id = row[0].strip()
+            states = [_state(value) for value in row[1:]]
+            if len(states) != len(names) or None in states:
+                problems.append(Problem(report_id, "", f"labels.csv line {line}: expected {len(names)} values "
+                                                       "of 1 / 0 / -1 / empty"))
+            elif report_id in rows:
+                problems.append(Problem(report_id, "", f"labels.csv line {line}: duplicate report id (first kept)"))
+            else:
+                rows[report_id] = tuple(states)
+    return names, rows, problems
 
 
 def features_for(label_names: list[str], with_images: bool):
@@ -72,15 +118,16 @@ def features_for(label_names: list[str], with_images: bool):
     return Features({"image": Image(), **columns} if with_images else columns)
 
 
-def _decode(task: tuple[ImageRef, int, int]) -> tuple[ImageRef, bytes | None, dict, str]:
-    ref, size, bits = task
+def _decode(task: tuple[str, str, int, int]) -> tuple[bytes | None, dict, str]:
+    """Worker: (images root, relative path, size, bits) → (PNG bytes or None, DICOM tags, error reason)."""
+    root, relative, size, bits = task
     try:
-        decoded = read_image(ref.path)
-        return ref, to_square_png(decoded.pixels, size, bits), decoded.tags, ""
+        decoded = read_image(Path(root) / relative)
+        return to_square_png(decoded.pixels, size, bits), decoded.tags, ""
     except ImageError as exc:
-        return ref, None, {}, str(exc)
+        return None, {}, str(exc)
     except Exception as exc:  # a broken file must not stop the build: it is reported with its reason
-        return ref, None, {}, f"{exc.__class__.__name__}: {exc}"
+        return None, {}, f"cannot convert: {exc.__class__.__name__}"
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
@@ -89,187 +136,392 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield chunk
 
 
-def rules_checksums() -> dict[str, str]:
+def rules_checksums(lang: str = "") -> dict[str, str]:
+    """sha256 (16 hex digits) of the rule files a labeler of `lang` reads (all languages when unknown)."""
     root = rules_dir()
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-            for p in sorted(root.rglob("*")) if p.is_file() and p.suffix != ".pyc" and "__pycache__" not in p.parts}
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in (".yml", ".yaml", ".txt", ".tsv")]
+    if lang:
+        files = [p for p in files if p.relative_to(root).parts[0] in (lang, "labelsets")]
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in files}
+
+
+class TextStore:
+    """Findings / impression per report id in an on-disk SQLite table (flat memory for any number of reports)."""
+
+    def __init__(self, path: Path):
+        path.unlink(missing_ok=True)
+        self.db = sqlite3.connect(path)
+        self.db.execute("CREATE TABLE texts (id TEXT PRIMARY KEY, findings TEXT, impression TEXT)")
+
+    def load(self, reports: Path, wanted: dict) -> list[Problem]:
+        problems, batch = [], []
+        for item in iter_reports(reports):
+            if isinstance(item, ReadError):
+                problems.append(Problem("", "", f"--reports {item.source}: {item.reason}"))
+            elif item.id in wanted:
+                findings = item.sections.get("findings", "") if item.sections else item.text
+                batch.append((item.id, findings, item.sections.get("impression", "")))
+                if len(batch) >= 5000:
+                    self.db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?, ?)", batch)
+                    batch.clear()
+        self.db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?, ?)", batch)
+        self.db.commit()
+        return problems
+
+    def get(self, report_id: str) -> tuple[str, str]:
+        row = self.db.execute("SELECT findings, impression FROM texts WHERE id = ?", (report_id,)).fetchone()
+        return (row[0], row[1]) if row else ("", "")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class ShardWriter:
+    """Streams the rows of one shard into parquet/<split>/shard-NNNNN.parquet, one row group at a time."""
+
+    def __init__(self, out: Path, number: int, features, row_group: int):
+        self.features, self.row_group = features, row_group
+        self.paths = {split: out / "parquet" / split / f"shard-{number:05d}.parquet" for split in SPLITS}
+        for path in self.paths.values():  # leftovers of an interrupted attempt at this shard
+            path.unlink(missing_ok=True)
+            path.with_suffix(".tmp").unlink(missing_ok=True)
+        self.buffers: dict[str, list[dict]] = {split: [] for split in SPLITS}
+        self.writers: dict = {}
+        self.rows: Counter = Counter()
+
+    def add(self, split: str, row: dict) -> None:
+        self.buffers[split].append(self.features.encode_example(row))
+        self.rows[split] += 1
+        if len(self.buffers[split]) >= self.row_group:
+            self._flush(split)
+
+    def _flush(self, split: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self.buffers[split]:
+            return
+        if split not in self.writers:
+            self.paths[split].parent.mkdir(parents=True, exist_ok=True)
+            self.writers[split] = pq.ParquetWriter(self.paths[split].with_suffix(".tmp"), self.features.arrow_schema)
+        self.writers[split].write_table(pa.Table.from_pylist(self.buffers[split], schema=self.features.arrow_schema))
+        self.buffers[split].clear()
+
+    def close(self) -> dict[str, int]:
+        for split in SPLITS:
+            self._flush(split)
+        for split, writer in self.writers.items():
+            writer.close()
+            os.replace(self.paths[split].with_suffix(".tmp"), self.paths[split])
+        return dict(self.rows)
 
 
 class DatasetBuilder:
     def __init__(self, labels_csv: Path, options: BuildOptions, reports: Path | None = None):
         self.options = options
-        self.label_names, self.labels = read_labels(labels_csv)
+        self.labels_csv = labels_csv
+        self.label_names, self.labels, self.problems = read_labels(labels_csv)
+        if not self.labels:
+            raise UserError(f"{labels_csv}: no labelled report")
         summary = labels_csv.parent / "summary.json"
-        self.label_set = json.loads(summary.read_text()).get("label_set", "") if summary.exists() else ""
-        self.texts: dict[str, tuple[str, str]] = {}
-        if reports is not None:
-            for item in iter_reports(reports):
-                if isinstance(item, Report) and item.id in self.labels:
-                    self.texts[item.id] = (item.sections.get("findings", item.text if not item.sections else ""),
-                                           item.sections.get("impression", ""))
-        self.errors: list[tuple[str, str, str]] = []  # (report id, source, reason) — kept outside the dataset
+        mined = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
+        self.labeler = {key: mined[key] for key in ("cxrlabel_version", "lang", "label_set", "parser") if key in mined}
+        self.reports = reports
+        self.work = options.out / WORK
+        self.excluded_views = 0
+        self.patient_source: Counter = Counter()
+        self.sources: list[str] | None = None  # original paths, collected only for --source-map
 
-    def _row(self, report_id: str, patient: str, view: str, source: str) -> dict:
-        states = self.labels[report_id]
-        findings, impression = self.texts.get(report_id, ("", ""))
-        return {
-            "labels": [i for i, state in enumerate(states) if state == "positive"],
-            "label_states": states,
-            "report_id": report_id,
-            "patient_id": pseudonymous_patient(patient or report_id, self.options.salt),
-            "view": view,
-            "findings": findings,
-            "impression": impression,
-            "source_path": source,
-        }
+    # -- privacy helpers -------------------------------------------------------------------------------------
+    def _report_key(self, report_id: str) -> str:
+        return pseudonymous_report(report_id, self.options.salt) if self.options.hash_report_ids else report_id
 
-    def plan(self, images: Path | None, manifest: Path | None) -> list[ImageRef]:
-        """Image references to decode (empty for a text-only build), with pairing errors recorded."""
-        if images is None:
-            return []
-        if not images.is_dir():
+    def _problem(self, report_id: str, relative: str, reason: str) -> Problem:
+        source = rekeyed_path(relative, self.options.salt) if relative else ""
+        secrets = (relative, *Path(relative).parts, Path(relative).stem) if relative else ()
+        return Problem(self._report_key(report_id) if report_id else "", source, scrub(reason, *secrets))
+
+    # -- planning --------------------------------------------------------------------------------------------
+    def plan(self, images: Path | None, manifest: Path | None, progress=None) -> list[ImageRef]:
+        """The rows to write (images to decode, or text-only rows); pairing problems are recorded."""
+        if images is not None and not images.is_dir():
             raise UserError(f"{images}: images folder not found")
-        refs = from_manifest(manifest, images) if manifest else from_dicom_tags(images, set(self.labels))
-        paired = []
-        for ref in refs:
-            if ref.error:
-                self.errors.append((ref.report_id, ref.relative, ref.error))
+        if images is not None and manifest is None:
+            files = image_files(images)
+            task = progress.add_task("reading DICOM headers", total=len(files)) if progress else None
+            pairs: Iterable[tuple[ImageRef, str]] = from_dicom_tags(
+                images, set(self.labels), (lambda: progress.advance(task)) if progress else None)
+        elif manifest is not None:
+            pairs = ((ref, "") for ref in from_manifest(manifest))
+        else:
+            return [ImageRef(report_id, "") for report_id in self.labels]
+        planned, seen, paired_reports = [], set(), set()
+        for ref, problem in pairs:
+            if self.sources is not None and ref.relative:
+                self.sources.append(ref.relative)
+            if problem:
+                self.problems.append(self._problem("", ref.relative, problem))
+            elif not ref.report_id or not ref.relative:
+                self.problems.append(self._problem(ref.report_id, ref.relative,
+                                                   "manifest row without a report id or an image path"
+                                                   if manifest else "image without a report in labels.csv"))
             elif ref.report_id not in self.labels:
-                self.errors.append((ref.report_id, ref.relative, "image without a report in labels.csv"))
-            elif self.options.frontal_only and ref.view and not is_frontal(ref.view):
-                continue  # a lateral view, dropped by --views frontal (not an error)
+                self.problems.append(self._problem(ref.report_id, ref.relative, "image without a report in labels.csv"))
+            elif (ref.report_id, ref.relative) in seen:
+                self.problems.append(self._problem(ref.report_id, ref.relative, "duplicate manifest row (skipped)"))
             else:
-                paired.append(ref)
-        with_image = {ref.report_id for ref in paired}
+                seen.add((ref.report_id, ref.relative))
+                paired_reports.add(ref.report_id)
+                if self.options.frontal_only and ref.view and not is_frontal(ref.view):
+                    self.excluded_views += 1  # a lateral view, dropped by --views frontal (not an error)
+                    continue
+                planned.append(ref)
         for report_id in self.labels:
-            if report_id not in with_image:
-                self.errors.append((report_id, "", "report without an image"))
-        return paired
+            if report_id not in paired_reports:
+                self.problems.append(self._problem(report_id, "", "report without an image"))
+        return planned
 
-    def build(self, images: Path | None, manifest: Path | None, progress=None) -> dict:
+    def _fingerprint(self, refs: list[ImageRef], with_images: bool) -> str:
+        digest = hashlib.sha256()
+        settings = {k: v for k, v in asdict(self.options).items() if k not in ("out", "workers", "resume")}
+        digest.update(json.dumps({**settings, "images": with_images, "version": __version__}, default=str).encode())
+        digest.update(self.labels_csv.read_bytes())
+        if self.reports is not None and self.reports.is_file():
+            digest.update(self.reports.read_bytes())
+        for ref in refs:
+            digest.update("\0".join((ref.report_id, ref.relative, ref.view, ref.patient, "\n")).encode())
+        return digest.hexdigest()
+
+    def _prepare(self, fingerprint: str) -> None:
+        out, state = self.options.out, self.work / "state.json"
+        if self.options.resume and state.is_file():
+            if json.loads(state.read_text()).get("fingerprint") != fingerprint:
+                raise UserError(f"{out}: the inputs or options changed since the interrupted build; "
+                                "run again without --resume")
+            return
+        for name in ("parquet", WORK):
+            shutil.rmtree(out / name, ignore_errors=True)
+        (out / "errors.csv").unlink(missing_ok=True)
+        self.work.mkdir(parents=True, exist_ok=True)
+        state.write_text(json.dumps({"fingerprint": fingerprint}))
+
+    # -- building --------------------------------------------------------------------------------------------
+    def build(self, images: Path | None, manifest: Path | None, progress=None, source_map: Path | None = None
+              ) -> dict:
         out = self.options.out
-        shards_dir = out / "parquet"
-        refs = self.plan(images, manifest)
+        if images is not None and out.resolve().is_relative_to(images.resolve()):
+            raise UserError(f"{out}: the output folder must not be inside the images folder")
+        if source_map is not None and source_map.resolve().is_relative_to(out.resolve()):
+            raise UserError(f"{source_map}: the source map names original files; keep it outside the dataset folder")
+        self.sources = [] if source_map is not None else None
+        refs = self.plan(images, manifest, progress)
+        if source_map is not None:
+            self.write_source_map(source_map, self.sources)
         with_images = images is not None
         features = features_for(self.label_names, with_images)
         out.mkdir(parents=True, exist_ok=True)
-        if not self.options.resume and shards_dir.exists():
-            shutil.rmtree(shards_dir)
-        items = refs if with_images else sorted(self.labels)
-        chunks = list(_chunks(items, self.options.shard_size))
-        task = progress.add_task("building", total=len(items)) if progress else None
-        context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self._prepare(self._fingerprint(refs, with_images))
+        texts = TextStore(self.work / "texts.sqlite")
+        if self.reports is not None:
+            self.problems += texts.load(self.reports, self.labels)
+        chunks = list(_chunks(refs, self.options.shard_size))
+        task = progress.add_task("building" if with_images else "building (text only)", total=len(refs)) \
+            if progress else None
+        context = mp.get_context("spawn")  # not fork: the progress bar runs a thread
         pool = context.Pool(self.options.workers) if with_images and self.options.workers > 1 else None
         try:
             for number, chunk in enumerate(chunks):
-                marker = shards_dir / f".shard-{number:05d}.done"
-                if self.options.resume and marker.exists():
+                marker = self.work / f"shard-{number:05d}.json"
+                if marker.is_file():  # finished by an interrupted run (only kept with --resume)
                     if progress:
                         progress.advance(task, len(chunk))
                     continue
-                rows = self._image_rows(chunk, pool) if with_images else [
-                    self._row(report_id, "", "", "") for report_id in chunk]
-                self._write_shard(rows, number, features)
-                marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.write_text(json.dumps({"rows": len(rows)}))
-                if progress:
-                    progress.advance(task, len(chunk))
+                result = self._write_shard(number, chunk, features, texts, images, pool, progress, task)
+                marker.write_text(json.dumps(result))
         finally:
             if pool:
                 pool.close()
                 pool.join()
-        return self._finish(features, with_images)
+            texts.close()
+        return self._finish(features, with_images, len(chunks))
 
-    def _image_rows(self, chunk: list[ImageRef], pool) -> list[dict]:
-        tasks = [(ref, self.options.size, self.options.bits) for ref in chunk]
-        decoded = pool.imap(_decode, tasks, chunksize=4) if pool else map(_decode, tasks)
-        rows = []
-        for ref, png, tags, error in decoded:
-            if png is None:
-                self.errors.append((ref.report_id, ref.relative, error))
+    def _write_shard(self, number, chunk, features, texts, images, pool, progress, task) -> dict:
+        writer = ShardWriter(self.options.out, number, features, self.options.row_group)
+        problems: list[Problem] = []
+        excluded = 0
+        patient_source: Counter = Counter()
+        if images is None:
+            decoded: Iterable = ((None, {}, "") for _ in chunk)
+        else:
+            tasks = ((str(images), ref.relative, self.options.size, self.options.bits) for ref in chunk)
+            decoded = pool.imap(_decode, tasks, chunksize=2) if pool else map(_decode, tasks)
+        for ref, (png, tags, error) in zip(chunk, decoded, strict=True):
+            if progress:
+                progress.advance(task)
+            if error:
+                problems.append(self._problem(ref.report_id, ref.relative, error))
                 continue
             view = ref.view or tags.get("ViewPosition", "")
-            if self.options.frontal_only and view and not is_frontal(view):
+            if self.options.frontal_only and not is_frontal(view):
+                if view:
+                    excluded += 1
+                else:
+                    problems.append(self._problem(ref.report_id, ref.relative,
+                                                  "view unknown (--views frontal keeps PA / AP only)"))
                 continue
-            source = rekeyed_path(ref.relative, self.options.salt)
-            row = self._row(ref.report_id, ref.patient or tags.get("PatientID", ""), view, source)
-            row["image"] = {"bytes": png, "path": source}
-            rows.append(row)
-        return rows
+            patient = ref.patient or tags.get("PatientID", "")
+            patient_source["manifest" if ref.patient else "DICOM PatientID" if patient else "report id"] += 1
+            row = self._row(ref, patient, view, texts)
+            if png is not None:
+                row["image"] = {"bytes": png, "path": row["source_path"]}
+            writer.add(assign_split(row["patient_id"], self.options.ratios, self.options.seed), row)
+        rows = writer.close()
+        return {"rows": rows, "excluded_views": excluded, "patient_source": dict(patient_source),
+                "problems": [asdict(p) for p in problems]}
 
-    def _write_shard(self, rows: list[dict], number: int, features) -> None:
-        from datasets import Dataset
+    def _row(self, ref: ImageRef, patient: str, view: str, texts: TextStore) -> dict:
+        states = self.labels[ref.report_id]
+        findings, impression = texts.get(ref.report_id)
+        return {
+            "labels": [i for i, state in enumerate(states) if state == "positive"],
+            "label_states": list(states),
+            "report_id": self._report_key(ref.report_id),
+            # no patient id known: each report is its own patient (the summary says how many rows this hit)
+            "patient_id": pseudonymous_patient(patient or "report:" + ref.report_id, self.options.salt),
+            "view": view,
+            "findings": findings,
+            "impression": impression,
+            "source_path": rekeyed_path(ref.relative, self.options.salt) if ref.relative else "",
+        }
 
-        by_split: dict[str, list[dict]] = {split: [] for split in SPLITS}
-        for row in rows:
-            by_split[assign_split(row["patient_id"], self.options.ratios, self.options.seed)].append(row)
-        for split, split_rows in by_split.items():
-            if split_rows:
-                target = self.options.out / "parquet" / split / f"shard-{number:05d}.parquet"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                Dataset.from_list(split_rows, features=features).to_parquet(str(target))
-
-    def _finish(self, features, with_images: bool) -> dict:
+    def _finish(self, features, with_images: bool, shards: int) -> dict:
         from datasets import Dataset, DatasetDict
+        from datasets.utils.logging import disable_progress_bar
 
+        disable_progress_bar()
         out = self.options.out
-        cache = out / ".cache"
+        for marker in sorted(self.work.glob("shard-*.json")):
+            result = json.loads(marker.read_text())
+            self.excluded_views += result["excluded_views"]
+            self.patient_source.update(result["patient_source"])
+            self.problems += [Problem(**p) for p in result["problems"]]
         splits = {}
         for split in SPLITS:
-            files = sorted(str(p) for p in (out / "parquet" / split).glob("*.parquet"))
-            splits[split] = (Dataset.from_parquet(files, features=features, cache_dir=str(cache)) if files
-                             else Dataset.from_dict({name: [] for name in features}, features=features))
+            files = sorted(str(p) for p in (out / "parquet" / split).glob("shard-*.parquet"))
+            if not files:  # an empty split still gets its parquet folder, with a zero-row file
+                import pyarrow.parquet as pq
+
+                (out / "parquet" / split).mkdir(parents=True, exist_ok=True)
+                pq.write_table(features.arrow_schema.empty_table(), out / "parquet" / split / "empty.parquet")
+            splits[split] = (Dataset.from_parquet(files, features=features, cache_dir=str(self.work / "cache"))
+                             if files else Dataset.from_dict({name: [] for name in features}, features=features))
         dataset = DatasetDict(splits)
         for split in SPLITS:  # save_to_disk replaces the split folders only
             shutil.rmtree(out / split, ignore_errors=True)
         # an empty split needs one explicit shard, or it cannot be loaded back
         dataset.save_to_disk(str(out), num_shards={split: 1 for split in SPLITS if dataset[split].num_rows == 0})
-        shutil.rmtree(cache, ignore_errors=True)
+        self.write_errors(out / "errors.csv")
+        reasons = Counter(p.reason.split(":")[0].split(" (")[0] for p in self.problems)
         summary = {
             "cxrlabel_version": __version__,
-            "label_set": self.label_set,
+            "labeler": self.labeler,
+            "label_set": self.labeler.get("label_set", ""),
             "label_names": self.label_names,
             "images": with_images,
             "size": self.options.size if with_images else None,
             "bits": self.options.bits if with_images else None,
+            "views": "frontal" if self.options.frontal_only else "all",
             "split_ratios": list(self.options.ratios),
             "seed": self.options.seed,
-            "errors": len(self.errors),
-            "splits": {split: self._split_summary(dataset[split]) for split in SPLITS},
+            "report_ids_hashed": self.options.hash_report_ids,
+            "shards": shards,
+            "reports_in_labels": len(self.labels),
+            "excluded_views": self.excluded_views,
+            "patient_id_from": dict(self.patient_source),
+            "errors": len(self.problems),
+            "errors_by_reason": dict(reasons.most_common()),
+            "splits": {split: split_summary(dataset[split], self.label_names) for split in SPLITS},
         }
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        (out / "README.md").write_text(dataset_card(summary, rules_checksums()))
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+        (out / "README.md").write_text(dataset_card(summary, rules_checksums(self.labeler.get("lang", ""))))
+        del dataset, splits
+        shutil.rmtree(self.work, ignore_errors=True)
         return summary
-
-    def _split_summary(self, split) -> dict:
-        counts = Counter()
-        for labels in split["labels"]:
-            counts.update(self.label_names[i] for i in labels)
-        return {"rows": split.num_rows, "patients": len(set(split["patient_id"])),
-                "positives": {name: counts[name] for name in self.label_names}}
 
     def write_errors(self, path: Path) -> None:
         with open(path, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["report_id", "source", "reason"])
-            writer.writerows(self.errors)
+            writer.writerows((p.report_id, p.source, p.reason) for p in self.problems)
+
+    def write_source_map(self, path: Path, refs: Iterable[str]) -> None:
+        """re-keyed name → original path, for the data holder only (never inside the dataset folder)."""
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["source_path", "original"])
+            writer.writerows((rekeyed_path(relative, self.options.salt), relative) for relative in refs)
+
+
+def split_summary(split, label_names: list[str]) -> dict:
+    """Rows, patients, reports and per-label state counts of one split, read in Arrow batches."""
+    counts = np.zeros((len(STATES), len(label_names)), dtype=np.int64)
+    patients, reports, without_positive = set(), set(), 0
+    columns = split.select_columns(["label_states", "patient_id", "report_id"]).with_format("arrow")
+    for batch in columns.iter(batch_size=10_000):
+        states = np.asarray(batch.column("label_states").combine_chunks().flatten().to_pylist(), dtype=object)
+        states = states.reshape(-1, len(label_names))
+        for index, state in enumerate(STATES):
+            counts[index] += (states == state).sum(axis=0)
+        without_positive += int((states != "positive").all(axis=1).sum())
+        patients.update(batch.column("patient_id").to_pylist())
+        reports.update(batch.column("report_id").to_pylist())
+    named = {state or "not_mentioned": dict(zip(label_names, (int(c) for c in counts[i]), strict=True))
+             for i, state in enumerate(STATES)}
+    return {"rows": split.num_rows, "patients": len(patients), "reports": len(reports),
+            "rows_without_positive": without_positive, **{f"{k}": v for k, v in named.items()}}
 
 
 def dataset_card(summary: dict, checksums: dict[str, str]) -> str:
+    splits = summary["splits"]
+    labeler = summary["labeler"]
+    image_line = (f"{summary['size']}×{summary['size']} PNG, {summary['bits']}-bit, aspect kept by black padding, "
+                  f"views: {summary['views']}" if summary["images"] else "none (text-only label dataset)")
     lines = [
+        "---",
+        "task_categories:",
+        "- image-classification" if summary["images"] else "- text-classification",
+        "tags:",
+        "- chest-x-ray",
+        "- multi-label",
+        "---",
+        "",
         "# Chest X-ray dataset built by cxrlabel",
         "",
-        f"- labeler: cxrlabel {summary['cxrlabel_version']}, label set `{summary['label_set'] or 'unknown'}`",
-        f"- images: {'yes, ' + str(summary['size']) + ' px square PNG, ' + str(summary['bits']) + '-bit' if summary['images'] else 'none (text-only label dataset)'}",  # noqa: E501
-        f"- splits by patient, ratios {summary['split_ratios']}, seed {summary['seed']}; patient ids are keyed hashes",
-        "- load with `datasets.load_from_disk(PATH)`; parquet shards under `parquet/<split>/`",
+        f"- built by: cxrlabel {summary['cxrlabel_version']} (`cxrlabel build`)",
+        f"- labels mined by: cxrlabel {labeler.get('cxrlabel_version', '?')}, language "
+        f"`{labeler.get('lang', '?')}`, label set `{summary['label_set'] or 'unknown'}`",
+        f"- images: {image_line}",
+        f"- splits by patient (no patient in two splits), ratios {summary['split_ratios']}, seed {summary['seed']}",
+        "- `patient_id` and `source_path` are keyed hashes (HMAC-SHA256 with a secret that is not stored here); "
+        f"report ids {'are keyed hashes too' if summary['report_ids_hashed'] else 'are as mined'}",
+        "- features: `image`, `labels` (indices of the positive labels; names in the ClassLabel feature), "
+        "`label_states` (positive / negative / uncertain / empty per label, label order), `report_id`, "
+        "`patient_id`, `view`, `findings`, `impression`, `source_path`",
+        "- load with `datasets.load_from_disk(PATH)`; parquet shards under `parquet/<split>/`; problems in "
+        f"`errors.csv` ({summary['errors']})",
         "",
-        "| label | " + " | ".join(summary["splits"]) + " |",
-        "|---|" + "---|" * len(summary["splits"]),
+        "## Positive labels per split",
+        "",
+        "| label | " + " | ".join(splits) + " |",
+        "|---|" + "---:|" * len(splits),
     ]
     for name in summary["label_names"]:
-        lines.append(f"| {name} | " + " | ".join(str(s["positives"][name]) for s in summary["splits"].values()) + " |")
-    lines.append("| rows | " + " | ".join(str(s["rows"]) for s in summary["splits"].values()) + " |")
-    lines += ["", "## Rule files (sha256, first 16 hex digits)", ""]
+        lines.append(f"| {name} | " + " | ".join(str(s["positive"][name]) for s in splits.values()) + " |")
+    lines.append("| (no positive label) | " + " | ".join(str(s["rows_without_positive"]) for s in splits.values())
+                 + " |")
+    lines.append("| **rows** | " + " | ".join(str(s["rows"]) for s in splits.values()) + " |")
+    lines.append("| patients | " + " | ".join(str(s["patients"]) for s in splits.values()) + " |")
+    lines += ["", "Uncertain and negative counts per label: `summary.json`.", "",
+              "## Rule files (sha256, first 16 hex digits)", ""]
     lines += [f"- `{name}` {digest}" for name, digest in checksums.items()]
     return "\n".join(lines) + "\n"

@@ -1,31 +1,33 @@
-"""Pair reports with images: a manifest CSV (report id → image path, view) or DICOM tags."""
+"""Pair reports with images: a manifest CSV (report id → image path, view, patient) or DICOM header tags."""
 
 from __future__ import annotations
 
 import csv
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from cxrlabel.errors import UserError
 
-REPORT_COLUMNS = ("report_id", "uid", "id", "accession", "study_id")
-PATH_COLUMNS = ("path", "filename", "file", "image", "image_path")
+REPORT_COLUMNS = ("report_id", "uid", "id", "accession", "accession_number", "study_id", "study")
+PATH_COLUMNS = ("path", "filename", "file", "image", "image_path", "file_name")
 VIEW_COLUMNS = ("view", "projection", "view_position", "viewposition")
-PATIENT_COLUMNS = ("patient_id", "patient", "subject_id")
+PATIENT_COLUMNS = ("patient_id", "patient", "subject_id", "subject")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageRef:
+    """One image of one report. `relative` (path under the images root) is never written to the dataset."""
+
     report_id: str
-    path: Path
-    relative: str  # path relative to the images root (never written to the dataset)
+    relative: str
     view: str = ""
     patient: str = ""
-    error: str = ""  # why the file could not be paired (unreadable header)
 
 
 def _column(columns: list[str], choices: tuple[str, ...], what: str, where: Path, required: bool = True) -> str | None:
-    lowered = {c.lower(): c for c in columns}
+    lowered = {c.strip().lower(): c for c in columns}
     for choice in choices:
         if choice in lowered:
             return lowered[choice]
@@ -34,38 +36,52 @@ def _column(columns: list[str], choices: tuple[str, ...], what: str, where: Path
     return None
 
 
-def from_manifest(manifest: Path, images: Path) -> list[ImageRef]:
-    """Rows of a manifest like OpenI's projections.csv: uid,filename,projection (+ optional patient_id)."""
+def from_manifest(manifest: Path) -> Iterator[ImageRef]:
+    """Rows of a manifest like OpenI's projections.csv (uid, filename, projection; optional patient column)."""
     if not manifest.is_file():
         raise UserError(f"{manifest}: manifest not found")
     with open(manifest, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(handle, delimiter="\t" if manifest.suffix.lower() in (".tsv", ".tab") else ",")
         columns = reader.fieldnames or []
         report = _column(columns, REPORT_COLUMNS, "report id", manifest)
         path = _column(columns, PATH_COLUMNS, "image path", manifest)
         view = _column(columns, VIEW_COLUMNS, "view", manifest, required=False)
         patient = _column(columns, PATIENT_COLUMNS, "patient", manifest, required=False)
-        return [
-            ImageRef(str(row[report]).strip(), images / row[path], row[path], (row.get(view) or "") if view else "",
-                     (row.get(patient) or "") if patient else "")
-            for row in reader
-        ]
+        for row in reader:
+            yield ImageRef(str(row.get(report) or "").strip(), str(row.get(path) or "").strip(),
+                           str(row.get(view) or "").strip() if view else "",
+                           str(row.get(patient) or "").strip() if patient else "")
 
 
-def from_dicom_tags(images: Path, report_ids: set[str]) -> list[ImageRef]:
-    """Every DICOM file under `images` whose AccessionNumber or StudyInstanceUID is a report id."""
+def image_files(images: Path) -> list[Path]:
+    """Every non-hidden file under the images root, in a stable order."""
+    return sorted(p for p in images.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(images).parts))
+
+
+def from_dicom_tags(images: Path, report_ids: set[str], advance: Callable[[], None] | None = None
+                    ) -> Iterator[tuple[ImageRef, str]]:
+    """(ref, problem) for every file under `images`: AccessionNumber, then StudyInstanceUID, matched to report
+    ids. The problem is "" when the header was read; the ref's report id is "" when no tag matched."""
     import pydicom
 
-    refs = []
-    for path in sorted(p for p in images.rglob("*") if p.is_file()):
-        try:
-            header = pydicom.dcmread(path, stop_before_pixels=True)
-        except Exception as exc:  # not DICOM, or a broken header: reported with the reason
-            refs.append(ImageRef("", path, str(path.relative_to(images)),
-                                 error=f"unreadable DICOM header: {exc.__class__.__name__}"))
+    from cxrlabel.build.images import RASTER_SUFFIXES, view_from_code
+
+    for path in image_files(images):
+        relative = str(path.relative_to(images))
+        if advance:
+            advance()
+        if path.suffix.lower() in RASTER_SUFFIXES:
+            yield ImageRef("", relative), "PNG/JPEG has no DICOM tags to pair it (give a --manifest)"
             continue
-        key = next((str(getattr(header, tag, "")) for tag in ("AccessionNumber", "StudyInstanceUID")
-                    if str(getattr(header, tag, "")) in report_ids), "")
-        refs.append(ImageRef(key, path, str(path.relative_to(images)), str(getattr(header, "ViewPosition", "") or ""),
-                             str(getattr(header, "PatientID", "") or "")))
-    return refs
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                header = pydicom.dcmread(path, stop_before_pixels=True)
+        except Exception as exc:  # not DICOM, or a broken header: reported with the reason, the build goes on
+            yield ImageRef("", relative), f"unreadable DICOM header: {exc.__class__.__name__}"
+            continue
+        candidates = [str(header.get(tag, "") or "").strip() for tag in ("AccessionNumber", "StudyInstanceUID")]
+        key = next((value for value in candidates if value and value in report_ids), "")
+        view = str(header.get("ViewPosition", "") or "").strip() or view_from_code(header)
+        yield ImageRef(key, relative, view, str(header.get("PatientID", "") or "").strip()), ""
