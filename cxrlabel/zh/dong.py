@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from rapidfuzz import fuzz, process
 
 from cxrlabel.resources import load_yaml, rules_path
 from cxrlabel.zh.cues import strip_cues
+from cxrlabel.zh.text import canonical
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Assignment:
 
 
 def clean(text: str, strip_words: tuple[str, ...]) -> str:
+    """Canonical spelling without the words that do not change the label (sides, extents …)."""
+    text = canonical(text)
     for word in strip_words:
         text = text.replace(word, "")
     return text
@@ -54,8 +58,11 @@ def compound_label(clause: str) -> str | None:
     return exemplars.compounds.get(_joined(clean(strip_cues(clause), exemplars.strip_words)))
 
 
+JOINERS = re.compile("合并|伴有|[、/并伴及和]")
+
+
 def _joined(text: str) -> str:
-    return "".join(ch for ch in text if ch not in "、/")
+    return JOINERS.sub("", text)
 
 
 def edit_distance(a: str, b: str) -> float:
@@ -64,18 +71,50 @@ def edit_distance(a: str, b: str) -> float:
     return 1.0 - fuzz.partial_ratio(a, b) / 100.0
 
 
-def assign(item: str) -> Assignment | None:
-    """The label of the nearest exemplar within the distance threshold, else None ("other")."""
+MIN_REST = 3  # shortest leftover text matched again after a first exemplar was found in a clause
+
+
+def _best(text: str, exemplars: Exemplars) -> tuple[int, float, int, int] | None:
+    """(exemplar index, distance, start, end of the matched span in `text`) of the nearest exemplar."""
+    cutoff = (1.0 - exemplars.max_distance) * 100.0
+    candidates = process.extract(text, exemplars.texts, scorer=fuzz.partial_ratio, score_cutoff=cutoff, limit=8)
+    if not candidates:
+        return None
+    # among equally near exemplars the one closest in length is the most specific ("心包积液" before "积液")
+    _, score, index = max(candidates, key=lambda c: (c[1], -abs(len(c[0]) - len(text))))
+    exemplar = exemplars.texts[index]
+    if len(exemplar) >= len(text):
+        return index, 1.0 - score / 100.0, 0, len(text)
+    span = fuzz.partial_ratio_alignment(exemplar, text)
+    return index, 1.0 - score / 100.0, span.dest_start, span.dest_end
+
+
+@lru_cache(maxsize=200_000)
+def assign_all(item: str) -> tuple[Assignment, ...]:
+    """Every label named in an item: the nearest exemplar within the distance threshold, its span removed,
+    then the leftover pieces again ("心影增大伴主动脉硬化" → two labels). Exemplars of text to ignore
+    consume their span without a label. Nothing near: no label ("other")."""
     exemplars = load_exemplars()
-    text = clean(strip_cues(item), exemplars.strip_words)
-    if len(text) < 2:
-        return None
-    best = process.extractOne(text, exemplars.texts, scorer=fuzz.partial_ratio)
-    if best is None:
-        return None
-    _, score, index = best
-    distance = 1.0 - score / 100.0
-    label = exemplars.labels[index]
-    if label is None or distance > exemplars.max_distance:
-        return None
-    return Assignment(label, exemplars.texts[index], round(distance, 3))
+    pending = [clean(strip_cues(item), exemplars.strip_words)]
+    found: list[Assignment] = []
+    first = True
+    while pending:
+        text = pending.pop()
+        if len(text) < (2 if first else MIN_REST):
+            continue
+        match = _best(text, exemplars)
+        first = False
+        if match is None:
+            continue
+        index, distance, start, end = match
+        label = exemplars.labels[index]
+        if label is not None and all(a.label != label for a in found):
+            found.append(Assignment(label, exemplars.texts[index], round(distance, 3)))
+        pending += [text[:start], text[end:]]
+    return tuple(found)
+
+
+def assign(item: str) -> Assignment | None:
+    """The first label found in an item, else None ("other")."""
+    found = assign_all(item)
+    return found[0] if found else None

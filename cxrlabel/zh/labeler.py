@@ -6,7 +6,7 @@ from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet
 from cxrlabel.types import Mention, ReadError, Report, ReportResult, State
 from cxrlabel.zh.cues import clause_state
-from cxrlabel.zh.dong import Assignment, assign, compound_label, load_exemplars
+from cxrlabel.zh.dong import Assignment, assign_all, compound_label, load_exemplars
 from cxrlabel.zh.regions import decide_regions
 from cxrlabel.zh.text import find_sections, split_clauses, split_items, split_sentences
 
@@ -52,10 +52,8 @@ class ChineseLabeler:
                 states.append(state)
                 compound = compound_label(clause)
                 items = [(clause, Assignment(compound, clause, 0.0))] if compound else [
-                    (item, assign(item)) for item in split_items(clause)]
+                    (item, assignment) for item in split_items(clause) for assignment in assign_all(item)]
                 for item, assignment in items:
-                    if assignment is None:
-                        continue
                     rule = f"zh.exemplar:{assignment.exemplar}" + (f"|cue:{cue}" if cue else "")
                     start = clause.find(item)
                     found.append((index, Mention(report_id, assignment.label, "diagnosis", clause, start,

@@ -12,7 +12,7 @@ from rapidfuzz.distance import Levenshtein
 from cxrlabel.resources import load_yaml, rules_path
 from cxrlabel.types import State
 from cxrlabel.zh.cues import clause_state
-from cxrlabel.zh.text import split_clauses
+from cxrlabel.zh.text import canonical, split_clauses, split_sentences
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ def load_regions() -> tuple[tuple[Region, ...], float]:
     jieba.setLogLevel(60)
     jieba.load_userdict(str(rules_path("zh", "userdict.txt")))
     regions = tuple(
-        Region(name, tuple(spec["cues"]), tuple(spec["normal"]) + tuple(spec["abnormal"]), len(spec["normal"]),
+        Region(name, tuple(spec["cues"]), tuple(canonical(t) for t in (*spec["normal"], *spec["abnormal"])),
+               len(spec["normal"]),
                frozenset(spec["abnormal_terms"]))
         for name, spec in data["regions"].items()
     )
@@ -61,7 +62,7 @@ def decide_clause(clause: str, region: Region, max_distance: float) -> tuple[boo
     state, cue = clause_state(clause)
     if state == State.NEGATIVE:
         return False, state, f"zh.negation:{cue}"
-    match = process.extractOne(clause, region.statements, scorer=Levenshtein.normalized_distance)
+    match = process.extractOne(canonical(clause), region.statements, scorer=Levenshtein.normalized_distance)
     if match is not None and match[1] <= max_distance:
         statement, _, index = match
         abnormal = index >= region.n_normal
@@ -77,7 +78,7 @@ def decide_regions(findings: str) -> list[RegionDecision]:
     """One decision per routed clause of the findings text."""
     regions, max_distance = load_regions()
     decisions = []
-    for sentence in findings.replace(";", "。").split("。"):
+    for sentence in split_sentences(findings):
         region = None  # a clause without a cue continues the region of the clause before it
         for clause in split_clauses(sentence):
             region = route(clause, regions) or region

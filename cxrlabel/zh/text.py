@@ -10,12 +10,18 @@ from functools import cache
 from cxrlabel.resources import load_yaml, rules_path
 from cxrlabel.types import Report
 
-NUMBERING = re.compile(r"[(（]\d{1,2}[)）]|(?:^|(?<=[\s。；;，,：:]))\d{1,2}[)）.、．](?!\d)")
+# enumeration marks: "(3)" anywhere; "1." "2、" "3)" "一、" at the start of the text or after punctuation/space
+NUMBERING = re.compile(
+    r"[(（]\d{1,2}[)）]|(?:^|(?<=[\s。；;，,：:]))(?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）.、．](?!\d)"
+)
+CIRCLED = re.compile("[\u2460-\u2473\u2776-\u2793]")  # ① … ⑳, ❶ … ➓: NFKC would turn them into bare digits
+CJK_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")  # "两肺纹理增多 主动脉硬化"
 
 
 @dataclass(frozen=True)
 class TextRules:
     typos: tuple[tuple[str, str], ...]
+    synonyms: tuple[tuple[str, str], ...]
     clause_split: re.Pattern
     item_split: re.Pattern
     variables: re.Pattern
@@ -31,6 +37,7 @@ def text_rules() -> TextRules:
     header_alternatives = "|".join(re.escape(v) for v in sorted(names, key=len, reverse=True))
     return TextRules(
         typos=tuple(sorted(data["typos"].items(), key=lambda kv: len(kv[0]), reverse=True)),
+        synonyms=tuple(sorted(data["synonyms"].items(), key=lambda kv: len(kv[0]), reverse=True)),
         clause_split=re.compile("[" + re.escape(data["clause_separators"]) + "]+"),
         item_split=re.compile("[" + re.escape(data["item_separators"]) + "]+"),
         variables=re.compile(data["variable_pattern"], re.IGNORECASE),
@@ -41,9 +48,16 @@ def text_rules() -> TextRules:
 
 def normalise(text: str) -> str:
     """NFKC (full-width → half-width), then known typo variants replaced by the standard term."""
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", CIRCLED.sub("。", text))
     for wrong, right in text_rules().typos:
         text = text.replace(wrong, right)
+    return text
+
+
+def canonical(text: str) -> str:
+    """One spelling per synonym (双肺 → 两肺, 略 → 稍 …), for comparing a clause with templates/exemplars."""
+    for variant, standard in text_rules().synonyms:
+        text = text.replace(variant, standard)
     return text
 
 
@@ -52,18 +66,24 @@ def strip_variables(clause: str) -> str:
     return re.sub(r"\s+", "", text_rules().variables.sub("", clause))
 
 
-SENTENCE_SPLIT = re.compile(r"[。；;!！\n]+")
+# 。；! and a full stop that is not a decimal point ("0.55") end a sentence
+SENTENCE_SPLIT = re.compile(r"(?:[。；;!！\n]|\.(?!\d)|(?<!\d)\.)+")
+
+
+def _mark_boundaries(text: str) -> str:
+    """Numbering becomes a sentence end, a space between two Chinese characters a clause break."""
+    return CJK_SPACE.sub(",", NUMBERING.sub("。", text))
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of normalised text: numbering ("1." "2、" "(3)") and 。；! end a sentence."""
-    return [s for s in SENTENCE_SPLIT.split(NUMBERING.sub("。", text)) if s.strip()]
+    """Sentences of normalised text: numbering ("1." "2、" "(3)" "一、") and 。；!. end a sentence."""
+    return [s for s in SENTENCE_SPLIT.split(_mark_boundaries(text)) if s.strip()]
 
 
 def split_clauses(text: str) -> list[str]:
-    """Clauses of normalised text: numbering ("1." "2、" "(3)") and clause punctuation split it."""
+    """Clauses of normalised text: numbering, sentence ends and clause punctuation split it."""
     rules = text_rules()
-    text = NUMBERING.sub("。", text)
+    text = SENTENCE_SPLIT.sub("。", _mark_boundaries(text))
     clauses = [strip_variables(c) for c in rules.clause_split.split(text)]
     return [c.strip(".、:") for c in clauses if c.strip(".、:")]
 
