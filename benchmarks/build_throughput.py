@@ -1,9 +1,17 @@
-"""Images/s of `cxrlabel build` (DICOM → 1024² PNG) with 1 and 2 workers, and the OpenI text-only dataset.
+"""Speed and memory of `cxrlabel build`: DICOM → 1024² PNG images/s with 1 and 2 workers, and peak memory.
 
-Run: python benchmarks/build_throughput.py [--copies N] [--size 1024]
-Images: pydicom's bundled test files (plain, JPEG baseline/extended, JPEG 2000, JPEG-LS, RLE), copied N times
-into a temporary folder with a manifest; no real chest X-rays are in ../shared/data yet (check its SOURCE.md
-files). The whole build command is timed (decode + resize + PNG encode + parquet + save_to_disk).
+Run from the repository root:
+  .venv/bin/python benchmarks/build_throughput.py                 # bundled pydicom files, 1 and 2 workers
+  .venv/bin/python benchmarks/build_throughput.py --fullsize 40   # + synthetic 2500×2048 12-bit DICOMs
+  .venv/bin/python benchmarks/build_throughput.py --memory        # + 10k / 100k-study and 300 / 1200-image RSS
+
+Each setting runs the installed `cxrlabel build` as a subprocess (interpreter start, pairing, decoding, PNG
+encoding, parquet shards and save_to_disk all included) and prints images/s = images / wall seconds, and the
+peak PSS summed over the process tree (main process + decoding workers), sampled every 0.1 s: all of it, and
+the heap part (Pss_Anon: without the memory-mapped Arrow / parquet files, whose pages the kernel can drop).
+Images: pydicom's bundled test files (read from disk, never downloaded: plain 16-bit, RLE, JPEG-LS, JPEG 2000,
+12-bit JPEG extended, RGB JPEG), copied `--copies` times. No real chest X-rays are in ../shared/data yet; the
+`--fullsize` files are SYNTHETIC images of chest-radiograph size (smooth noise, uncompressed and JPEG 2000).
 """
 
 from __future__ import annotations
@@ -11,66 +19,176 @@ from __future__ import annotations
 import argparse
 import csv
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from pydicom.data import get_testdata_file
-from typer.testing import CliRunner
+import numpy as np
 
-from cxrlabel.cli import app
-
-FILES = ["CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "JPGExtended.dcm", "MR_small_RLE.dcm",
-         "MR_small_jpeg_ls_lossless.dcm", "liver_1frame.dcm", "SC_rgb_jpeg.dcm"]
-OPENI = Path(__file__).resolve().parents[1] / "cxrlabel" / "data" / "openi" / "reports_dev.csv"
-PROJECTIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "openi" / "projections.csv"
+BUNDLED = ["CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "JPEG2000.dcm",
+           "JPGExtended.dcm", "693_J2KI.dcm", "SC_rgb_jpeg.dcm", "examples_overlay.dcm", "liver_1frame.dcm"]
+CLI = str(Path(sys.executable).with_name("cxrlabel"))
 
 
-def run(args: list[str]) -> float:
+def process_tree(pid: int) -> list[int]:
+    pids, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                stack += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return pids
+
+
+def pss_kib(pid: int) -> np.ndarray:
+    """(Pss, Pss_Anon) in KiB: all memory, and heap only (without memory-mapped files such as Arrow tables)."""
+    values = np.zeros(2, dtype=np.int64)
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            for index, key in enumerate(("Pss:", "Pss_Anon:")):
+                if line.startswith(key):
+                    values[index] = int(line.split()[1])
+    except OSError:
+        pass
+    return values
+
+
+def run(args: list[str]) -> tuple[float, str]:
+    """Wall seconds and 'peak PSS X MiB (heap Y MiB)' over the process tree of `cxrlabel ARGS`."""
     started = time.perf_counter()
-    result = CliRunner().invoke(app, args)
-    if result.exit_code != 0:
-        raise SystemExit(result.output)
-    return time.perf_counter() - started
+    process = subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = np.zeros(2, dtype=np.int64)
+    while process.poll() is None:
+        peak = np.maximum(peak, sum((pss_kib(pid) for pid in process_tree(process.pid)), np.zeros(2, np.int64)))
+        time.sleep(0.1)
+    seconds = time.perf_counter() - started
+    output = process.stdout.read()
+    if process.returncode != 0:
+        raise SystemExit(output)
+    return seconds, f"peak PSS {peak[0] / 1024:.0f} MiB (heap {peak[1] / 1024:.0f} MiB)"
+
+
+def write_inputs(work: Path, files: list[tuple[str, Path]], copies: int, texts: bool = False) -> tuple[Path, Path]:
+    """Copies of the files under work/images + labels.csv + manifest.csv (one study per image)."""
+    images = work / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    labels, manifest = work / "labels.csv", work / "manifest.csv"
+    with open(labels, "w", newline="") as lf, open(manifest, "w", newline="") as mf:
+        label_writer, manifest_writer = csv.writer(lf), csv.writer(mf)
+        label_writer.writerow(["id", "Effusion", "normal"])
+        manifest_writer.writerow(["report_id", "path", "view", "patient_id"])
+        for copy in range(copies):
+            for index, (name, source) in enumerate(files):
+                target = f"{copy:05d}_{index}{Path(name).suffix}"
+                shutil.copy(source, images / target)
+                label_writer.writerow([f"s{copy}_{index}", copy % 2, 1 - copy % 2])
+                manifest_writer.writerow([f"s{copy}_{index}", target, "PA", f"p{copy}"])
+    return labels, manifest
+
+
+def image_rates(work: Path, files: list[tuple[str, Path]], copies: int, size: int, label: str) -> None:
+    labels, manifest = write_inputs(work, files, copies)
+    count = copies * len(files)
+    for workers in (1, 2):
+        seconds, peak = run(["build", "--labels", str(labels), "--images", str(work / "images"), "--manifest",
+                             str(manifest), "--out", str(work / f"ds{workers}"), "--id-salt", "bench", "--size",
+                             str(size), "--workers", str(workers), "--shard-size", "200"])
+        print(f"{label}: {count} DICOM → {size}² PNG, --workers {workers}: {seconds:.1f} s, "
+              f"{count / seconds:.1f} images/s, {peak}", flush=True)
+    shutil.rmtree(work)
+
+
+def synthetic_chest(folder: Path) -> list[tuple[str, Path]]:
+    """A 2500×2048 12-bit MONOCHROME2 DICOM with a stored window, uncompressed and (when the encoder is
+    installed) JPEG 2000 lossless. Smooth noise, no anatomy: it has the size and bit depth of a CR/DX image."""
+    from PIL import Image
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, SecondaryCaptureImageStorage, generate_uid
+
+    rng = np.random.default_rng(0)
+    small = (rng.random((80, 64)) * 255).astype(np.uint8)
+    smooth = np.asarray(Image.fromarray(small).resize((2048, 2500), Image.Resampling.BICUBIC), np.float32)
+    pixels = np.clip(smooth * 14 + rng.normal(0, 20, smooth.shape), 0, 4095).astype(np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID, dataset.SOPInstanceUID = SecondaryCaptureImageStorage, meta.MediaStorageSOPInstanceUID
+    dataset.Rows, dataset.Columns = pixels.shape
+    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, "MONOCHROME2"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 12, 11, 0
+    dataset.WindowCenter, dataset.WindowWidth = 2000, 3500
+    dataset.PixelData = pixels.tobytes()
+    files = [("chest_uncompressed.dcm", folder / "chest_uncompressed.dcm")]
+    dataset.save_as(files[0][1], enforce_file_format=True)
+    try:
+        dataset.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg")
+        dataset.save_as(folder / "chest_j2k.dcm", enforce_file_format=True)
+        files.append(("chest_j2k.dcm", folder / "chest_j2k.dcm"))
+    except Exception as exc:  # no JPEG 2000 encoder installed: the uncompressed file alone
+        print(f"(no JPEG 2000 encoder: {exc.__class__.__name__}; uncompressed only)")
+    return files
+
+
+def memory(work: Path, studies: int) -> None:
+    """Text-only build of `studies` synthetic studies (2 images each in the manifest, --views frontal) with
+    report texts: peak PSS."""
+    work.mkdir(parents=True)
+    sentence = "The heart size is normal. There is no focal consolidation, effusion or pneumothorax. "
+    with open(work / "labels.csv", "w", newline="") as lf, open(work / "reports.csv", "w", newline="") as rf, \
+            open(work / "manifest.csv", "w", newline="") as mf:
+        labels, reports, manifest = csv.writer(lf), csv.writer(rf), csv.writer(mf)
+        names = [f"L{i}" for i in range(14)]
+        labels.writerow(["id", *names])
+        reports.writerow(["uid", "findings", "impression"])
+        manifest.writerow(["uid", "filename", "projection", "patient_id"])
+        states = ["1", "0", "-1", "", "", ""]
+        for study in range(studies):
+            labels.writerow([f"s{study}", *(states[(study + i) % 6] for i in range(14))])
+            reports.writerow([f"s{study}", sentence * 6 + f"Study {study}.", "No acute disease."])
+            manifest.writerow([f"s{study}", f"{study}_frontal.dcm", "Frontal", f"p{study // 3}"])
+            manifest.writerow([f"s{study}", f"{study}_lateral.dcm", "Lateral", f"p{study // 3}"])
+    seconds, peak = run(["build", "--labels", str(work / "labels.csv"), "--reports", str(work / "reports.csv"),
+                         "--manifest", str(work / "manifest.csv"), "--views", "frontal", "--out",
+                         str(work / "ds"), "--id-salt", "bench", "--shard-size", "5000"])
+    print(f"text-only, {studies:,} studies (findings + impression, 14 labels, manifest 2 views, frontal kept): "
+          f"{seconds:.1f} s, {studies / seconds:,.0f} studies/s, {peak}", flush=True)
+    shutil.rmtree(work)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--copies", type=int, default=25)
+    parser.add_argument("--copies", type=int, default=30, help="copies of each bundled file")
     parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--fullsize", type=int, default=0, help="copies of each synthetic 2500×2048 DICOM")
+    parser.add_argument("--memory", action="store_true", help="10k / 100k-study text-only and image memory runs")
     options = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="cxr_build_bench_"))
-    try:
-        images = work / "images"
-        images.mkdir()
-        labels, manifest = work / "labels.csv", work / "manifest.csv"
-        with open(labels, "w", newline="") as lf, open(manifest, "w", newline="") as mf:
-            lw, mw = csv.writer(lf), csv.writer(mf)
-            lw.writerow(["id", "Effusion"])
-            mw.writerow(["report_id", "path", "view"])
-            for copy in range(options.copies):
-                for index, name in enumerate(FILES):
-                    target = f"{copy:04d}_{index}.dcm"
-                    shutil.copy(get_testdata_file(name), images / target)
-                    lw.writerow([f"s{copy}_{index}", copy % 2])
-                    mw.writerow([f"s{copy}_{index}", target, "PA"])
-        n_images = options.copies * len(FILES)
-        for workers in (1, 2):
-            seconds = run(["build", "--labels", str(labels), "--images", str(images), "--manifest", str(manifest),
-                           "--out", str(work / f"ds{workers}"), "--id-salt", "bench", "--size", str(options.size),
-                           "--workers", str(workers), "--shard-size", "100"])
-            print(f"DICOM → {options.size}² PNG, {n_images} images, {workers} worker(s): {seconds:.1f} s, "
-                  f"{n_images / seconds:.1f} images/s")
-        mined = work / "mined"
-        run(["mine", str(OPENI), "--lang", "en", "--out", str(mined), "--workers", "2"])
-        seconds = run(["build", "--labels", str(mined / "labels.csv"), "--reports", str(OPENI),
-                       "--out", str(work / "openi_text"), "--id-salt", "bench"])
-        from datasets import load_from_disk
+    from pydicom.data import DATA_ROOT
 
-        dataset = load_from_disk(str(work / "openi_text"))
-        print(f"OpenI text-only label dataset: {({k: v.num_rows for k, v in dataset.items()})} in {seconds:.1f} s")
+    bundled = [(name, Path(DATA_ROOT) / "test_files" / name) for name in BUNDLED]
+    bundled = [(name, path) for name, path in bundled if path.is_file()]
+    root = Path(tempfile.mkdtemp(prefix="cxr_build_bench_"))
+    try:
+        image_rates(root / "bundled", bundled, options.copies, options.size,
+                    f"pydicom bundled files ({len(bundled)} kinds × {options.copies})")
+        if options.fullsize:
+            (root / "synthetic").mkdir()
+            image_rates(root / "full", synthetic_chest(root / "synthetic"), options.fullsize, options.size,
+                        "synthetic 2500×2048 12-bit")
+        if options.memory:
+            for copies in (30, 120):  # 300 vs 1200 images at 1024²: peak memory should not grow with the count
+                image_rates(root / f"mem{copies}", bundled, copies, options.size, "memory check")
+            for studies in (10_000, 100_000):
+                memory(root / f"text{studies}", studies)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

