@@ -464,20 +464,21 @@ class DatasetBuilder:
 
 def split_summary(split, label_names: list[str]) -> dict:
     """Rows, patients, reports and per-label state counts of one split, read in Arrow batches."""
+    import pyarrow.compute as pc
+
     counts = np.zeros((len(STATES), len(label_names)), dtype=np.int64)
-    patients, reports, without_positive = set(), set(), 0
-    columns = split.select_columns(["label_states", "patient_id", "report_id"]).with_format("arrow")
-    for batch in columns.iter(batch_size=10_000):
+    without_positive = 0
+    distinct = {name: pc.count_distinct(split.data.column(name)).as_py() if split.num_rows else 0
+                for name in ("patient_id", "report_id")}
+    for batch in split.select_columns(["label_states"]).with_format("arrow").iter(batch_size=10_000):
         states = np.asarray(batch.column("label_states").combine_chunks().flatten().to_pylist(), dtype=object)
         states = states.reshape(-1, len(label_names))
         for index, state in enumerate(STATES):
             counts[index] += (states == state).sum(axis=0)
         without_positive += int((states != "positive").all(axis=1).sum())
-        patients.update(batch.column("patient_id").to_pylist())
-        reports.update(batch.column("report_id").to_pylist())
     named = {state or "not_mentioned": dict(zip(label_names, (int(c) for c in counts[i]), strict=True))
              for i, state in enumerate(STATES)}
-    return {"rows": split.num_rows, "patients": len(patients), "reports": len(reports),
+    return {"rows": split.num_rows, "patients": distinct["patient_id"], "reports": distinct["report_id"],
             "rows_without_positive": without_positive, **{f"{k}": v for k, v in named.items()}}
 
 
