@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 from cxrlabel.resources import load_yaml, rules_path
 from cxrlabel.zh.cues import strip_cues
@@ -65,44 +66,58 @@ def _joined(text: str) -> str:
     return JOINERS.sub("", text)
 
 
-def edit_distance(a: str, b: str) -> float:
-    """1 - partial_ratio / 100: normalised Indel distance between the shorter string and its best-aligned
-    substring of the longer one, so location words around a term do not count against it."""
-    return 1.0 - fuzz.partial_ratio(a, b) / 100.0
+def edit_distance(exemplar: str, text: str) -> tuple[float, int, int]:
+    """(distance, start, end): the exemplar aligned to its best substring of the text (rapidfuzz
+    `partial_ratio_alignment`, so location words around a term do not count), then the normalised
+    Levenshtein distance between the two aligned pieces; a text shorter than the exemplar is aligned
+    inside the exemplar instead ("积液" in "胸腔积液"). Levenshtein on the aligned pieces keeps a term
+    cut at the text's edge from matching ("支气管扩张" is not "支气管炎")."""
+    span = fuzz.partial_ratio_alignment(exemplar, text)
+    if len(exemplar) > len(text):
+        return Levenshtein.normalized_distance(text, exemplar[span.src_start:span.src_end]), 0, len(text)
+    start, end = span.dest_start, span.dest_end
+    return Levenshtein.normalized_distance(exemplar, text[start:end]), start, end
 
 
 MIN_REST = 3  # shortest leftover text matched again after a first exemplar was found in a clause
 
 
-def _best(text: str, exemplars: Exemplars) -> tuple[int, float, int, int] | None:
-    """(exemplar index, distance, start, end of the matched span in `text`) of the nearest exemplar."""
+def _best(text: str, exemplars: Exemplars, inside: bool) -> tuple[int, float, int, int] | None:
+    """(exemplar index, distance, start, end of the matched span in `text`) of the nearest exemplar;
+    `inside`: only exemplars no longer than the text."""
     cutoff = (1.0 - exemplars.max_distance) * 100.0
-    candidates = process.extract(text, exemplars.texts, scorer=fuzz.partial_ratio, score_cutoff=cutoff, limit=8)
-    if not candidates:
-        return None
-    # among equally near exemplars the one closest in length is the most specific ("心包积液" before "积液")
-    _, score, index = max(candidates, key=lambda c: (c[1], -abs(len(c[0]) - len(text))))
-    exemplar = exemplars.texts[index]
-    if len(exemplar) >= len(text):
-        return index, 1.0 - score / 100.0, 0, len(text)
-    span = fuzz.partial_ratio_alignment(exemplar, text)
-    return index, 1.0 - score / 100.0, span.dest_start, span.dest_end
+    best = None
+    for _, _, index in process.extract(text, exemplars.texts, scorer=fuzz.partial_ratio, score_cutoff=cutoff,
+                                       limit=8):
+        exemplar = exemplars.texts[index]
+        if inside and len(exemplar) > len(text):
+            continue
+        distance, start, end = edit_distance(exemplar, text)
+        # among equally near exemplars the one closest in length is the most specific ("心包积液" before "积液")
+        key = (distance, abs(len(exemplar) - len(text)))
+        if distance <= exemplars.max_distance and (best is None or key < best[0]):
+            best = (key, index, distance, start, end)
+    return None if best is None else best[1:]
 
 
 @lru_cache(maxsize=200_000)
-def assign_all(item: str) -> tuple[Assignment, ...]:
+def assign_all(item: str, continuation: bool = False) -> tuple[Assignment, ...]:
     """Every label named in an item: the nearest exemplar within the distance threshold, its span removed,
     then the leftover pieces again ("心影增大伴主动脉硬化" → two labels). Exemplars of text to ignore
-    consume their span without a label. Nothing near: no label ("other")."""
+    consume their span without a label. Nothing near: no label ("other"). A `continuation` item (after
+    "、" in the same clause) shorter than MIN_REST only continues the item before it ("纹理增多、增粗",
+    "主动脉迂曲、增宽") and names nothing new."""
     exemplars = load_exemplars()
     pending = [clean(strip_cues(item), exemplars.strip_words)]
+    if continuation and len(pending[0]) < MIN_REST:
+        return ()
     found: list[Assignment] = []
     first = True
     while pending:
         text = pending.pop()
         if len(text) < (2 if first else MIN_REST):
             continue
-        match = _best(text, exemplars)
+        match = _best(text, exemplars, inside=not first)
         first = False
         if match is None:
             continue

@@ -52,18 +52,19 @@ class ChineseLabeler:
                 states.append(state)
                 compound = compound_label(clause)
                 items = [(clause, Assignment(compound, clause, 0.0))] if compound else [
-                    (item, assignment) for item in split_items(clause) for assignment in assign_all(item)]
+                    (item, assignment) for position, item in enumerate(split_items(clause))
+                    for assignment in assign_all(item, position > 0)]
                 for item, assignment in items:
                     rule = f"zh.exemplar:{assignment.exemplar}" + (f"|cue:{cue}" if cue else "")
                     start = clause.find(item)
                     found.append((index, Mention(report_id, assignment.label, "diagnosis", clause, start,
                                                  start + len(item), item, state, rule)))
-            # a sign followed by the uncertain diagnosis it points to shares that uncertainty
-            # ("肋膈角变钝，胸腔少量积液待排")
-            for position, (index, mention) in enumerate(found):
-                following = [m for i, m in found[position + 1:] if i == index + 1]
+            # a sign next to the uncertain diagnosis it points to shares that uncertainty
+            # ("肋膈角变钝，胸腔少量积液待排", "胸腔积液待排，肋膈角变钝")
+            for index, mention in found:
+                beside = [m for i, m in found if abs(i - index) == 1]
                 if mention.state == State.POSITIVE and any(
-                        m.state == State.UNCERTAIN and m.label in signs.get(mention.label, ()) for m in following):
+                        m.state == State.UNCERTAIN and m.label in signs.get(mention.label, ()) for m in beside):
                     mention.state = State.UNCERTAIN
                     mention.rule_id += "|sign_of_uncertain"
             for _, mention in found:

@@ -48,12 +48,14 @@ def load_regions() -> tuple[tuple[Region, ...], float]:
 
 
 def route(clause: str, regions: tuple[Region, ...]) -> Region | None:
-    """The region whose longest cue occurs in the clause."""
-    best, best_length = None, 0
+    """The region of the cue that comes first in the clause (its subject: "心影呈主动脉型" is the heart),
+    the longest cue at that place winning ("肺动脉段" over "肺")."""
+    best, best_key = None, None
     for region in regions:
         for cue in region.cues:
-            if cue in clause and len(cue) > best_length:
-                best, best_length = region, len(cue)
+            position = clause.find(cue)
+            if position >= 0 and (best_key is None or (position, -len(cue)) < best_key):
+                best, best_key = region, (position, -len(cue))
     return best
 
 
