@@ -21,7 +21,8 @@ def cluster(
 ) -> None:
     """Cluster the distinct diagnosis clauses and write OUT/clusters.json (id, size in clauses and reports,
     medoid, top members), OUT/clusters.yml (cluster → label mapping to edit, in the shape of
-    rules/zh/clusters.yml) and OUT/clusters.png (cluster sizes with their medoid text)."""
+    rules/zh/clusters.yml), OUT/labelset.yml (a label set using that mapping: `cxrlabel mine REPORTS
+    --lang zh --labels OUT/labelset.yml`) and OUT/clusters.png (cluster sizes with their medoid text)."""
     from rich.console import Console
 
     from cxrlabel.errors import UserError
@@ -55,28 +56,63 @@ def cluster(
     (out / "clusters.json").write_text(json.dumps(
         {"k": k, "distinct_clauses": len(clauses), "silhouette_by_k": silhouettes, "clusters": summary},
         ensure_ascii=False, indent=2))
-    write_mapping(summary, out / "clusters.yml")
+    mapping = write_mapping(summary, out / "clusters.yml")
+    write_label_set(list(mapping), out / "labelset.yml", "clusters.yml")
     plot_clusters(summary, out / "clusters.png")
-    console.print(f"{k} clusters → {out}/clusters.json, clusters.yml, clusters.png")
+    console.print(f"{k} clusters → {out}/clusters.json, clusters.yml (editable mapping), labelset.yml, clusters.png")
 
 
-def write_mapping(summary: list[dict], path: Path) -> None:
-    """An editable mapping: each cluster's medoid with a suggested label (nearest curated exemplar) or ignore."""
-    import yaml
+def write_mapping(summary: list[dict], path: Path) -> dict[str, list[str]]:
+    """An editable mapping in the shape of rules/zh/clusters.yml: each cluster's members (cue words removed)
+    under the label most of its clause occurrences get from the shipped exemplars, or under `ignore`.
+    Returns label → members."""
+    from collections import Counter
 
-    from cxrlabel.zh.dong import assign
+    from cxrlabel.resources import load_yaml
+    from cxrlabel.zh.cues import strip_cues
+    from cxrlabel.zh.dong import assign, default_mapping
 
-    labels: dict[str, list[str]] = {}
-    ignore: list[str] = []
+    shipped = load_yaml(default_mapping())
+    groups: dict[str, list[tuple[dict, list[str]]]] = {}
     for record in summary:
-        assignment = assign(record["medoid"])
-        members = [m["clause"] for m in record["top_members"]]
-        (labels.setdefault(assignment.label, []) if assignment else ignore).extend(members)
-    header = ("# Cluster → label mapping suggested by `cxrlabel cluster`: edit the labels, move clauses to\n"
-              "# `ignore`, then use it as rules/zh/clusters.yml (or merge it there).\n")
-    body = yaml.safe_dump({"max_distance": 0.2, "labels": labels, "ignore": ignore}, allow_unicode=True,
-                          sort_keys=False)
-    path.write_text(header + body, encoding="utf-8")
+        votes: Counter = Counter()
+        for member in record["top_members"]:
+            assignment = assign(member["clause"])
+            votes[assignment.label if assignment else "ignore"] += member["count"]
+        label = votes.most_common(1)[0][0]
+        # exemplars are compared without cue words; normal statements to ignore keep theirs
+        members = list(dict.fromkeys((strip_cues(m["clause"]) if label != "ignore" else "") or m["clause"]
+                                     for m in record["top_members"]))
+        groups.setdefault(label, []).append((record, members))
+
+    def block(items: list[tuple[dict, list[str]]], indent: str) -> list[str]:
+        lines = []
+        for record, members in items:
+            lines.append(f"{indent}# cluster {record['id']}: medoid {record['medoid']} "
+                         f"({record['size_clauses']} clauses, {record['size_reports']} reports)")
+            lines += [f"{indent}- {json.dumps(m, ensure_ascii=False)}" for m in members]
+        return lines
+
+    lines = ["# Cluster → label mapping written by `cxrlabel cluster` (labels suggested from the shipped",
+             "# rules/zh/clusters.yml). Edit: rename labels, move clauses between labels or to `ignore`; then",
+             "# label with it through labelset.yml (cxrlabel mine REPORTS --lang zh --labels OUT/labelset.yml).",
+             f"max_distance: {shipped['max_distance']}",
+             f"strip_words: {json.dumps(shipped.get('strip_words', []), ensure_ascii=False)}",
+             "labels:"]
+    labels = {name: items for name, items in groups.items() if name != "ignore"}
+    for name, items in labels.items():
+        lines += [f"  {name}:"] + block(items, "    ")
+    lines += ["ignore:"] + block(groups.get("ignore", []), "  ")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {name: [m for _, members in items for m in members] for name, items in labels.items()}
+
+
+def write_label_set(labels: list[str], path: Path, mapping: str) -> None:
+    """A label set for the mapping: `normal` (derived) plus one label per mapped name."""
+    lines = ["# Label set for the clusters found by `cxrlabel cluster`; edit together with its mapping.",
+             f"name: {path.parent.name or 'clusters'}", "lang: zh", "method: clusters", f"mapping: {mapping}",
+             "labels:", "  - {name: normal, derived: normal}"] + [f"  - {{name: {name}}}" for name in labels]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def plot_clusters(summary: list[dict], path: Path) -> None:

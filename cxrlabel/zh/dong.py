@@ -1,10 +1,15 @@
-"""dong10 labelling (Dong et al. 2017): diagnosis clauses → nearest curated exemplar by edit distance."""
+"""dong10 labelling (Dong et al. 2017): diagnosis clauses → nearest curated exemplar by edit distance.
+
+The mapping (label → exemplar clauses, ignore, compounds, signs) is rules/zh/clusters.yml, or the file a
+label set names under `mapping:` (e.g. one written by `cxrlabel cluster` and then edited).
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
@@ -39,9 +44,14 @@ def clean(text: str, strip_words: tuple[str, ...]) -> str:
     return text
 
 
+def default_mapping() -> Path:
+    return rules_path("zh", "clusters.yml")
+
+
 @cache
-def load_exemplars() -> Exemplars:
-    data = load_yaml(rules_path("zh", "clusters.yml"))
+def load_exemplars(mapping: Path | None = None) -> Exemplars:
+    """The exemplars of a mapping file (default: the shipped dong10 mapping)."""
+    data = load_yaml(mapping or default_mapping())
     strip_words = tuple(sorted(data.get("strip_words", []), key=len, reverse=True))
     pairs = [(clean(t, strip_words), label) for label, texts in data["labels"].items() for t in texts]
     pairs += [(clean(t, strip_words), None) for t in data.get("ignore", [])]
@@ -53,9 +63,9 @@ def load_exemplars() -> Exemplars:
                      float(data["max_distance"]), compounds, signs)
 
 
-def compound_label(clause: str) -> str | None:
+def compound_label(clause: str, mapping: Path | None = None) -> str | None:
     """The label of a clause that is one compound diagnosis ("慢性支气管炎、肺气肿"), else None."""
-    exemplars = load_exemplars()
+    exemplars = load_exemplars(mapping)
     return exemplars.compounds.get(_joined(clean(strip_cues(clause), exemplars.strip_words)))
 
 
@@ -101,13 +111,13 @@ def _best(text: str, exemplars: Exemplars, inside: bool) -> tuple[int, float, in
 
 
 @lru_cache(maxsize=200_000)
-def assign_all(item: str, continuation: bool = False) -> tuple[Assignment, ...]:
+def assign_all(item: str, continuation: bool = False, mapping: Path | None = None) -> tuple[Assignment, ...]:
     """Every label named in an item: the nearest exemplar within the distance threshold, its span removed,
     then the leftover pieces again ("心影增大伴主动脉硬化" → two labels). Exemplars of text to ignore
     consume their span without a label. Nothing near: no label ("other"). A `continuation` item (after
     "、" in the same clause) shorter than MIN_REST only continues the item before it ("纹理增多、增粗",
     "主动脉迂曲、增宽") and names nothing new."""
-    exemplars = load_exemplars()
+    exemplars = load_exemplars(mapping)
     pending = [clean(strip_cues(item), exemplars.strip_words)]
     if continuation and len(pending[0]) < MIN_REST:
         return ()
@@ -129,7 +139,7 @@ def assign_all(item: str, continuation: bool = False) -> tuple[Assignment, ...]:
     return tuple(found)
 
 
-def assign(item: str) -> Assignment | None:
+def assign(item: str, mapping: Path | None = None) -> Assignment | None:
     """The first label found in an item, else None ("other")."""
-    found = assign_all(item)
+    found = assign_all(item, mapping=mapping)
     return found[0] if found else None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet
+from cxrlabel.resources import load_yaml
 from cxrlabel.types import Mention, ReadError, Report, ReportResult, State
 from cxrlabel.zh.cues import clause_state
 from cxrlabel.zh.dong import Assignment, assign_all, compound_label, load_exemplars
@@ -19,11 +22,33 @@ def _merge(labels: dict[str, State], name: str, state: State) -> None:
         labels[name] = state
 
 
+def mapping_path(label_set: LabelSet) -> Path | None:
+    """The cluster → label mapping a `method: clusters` label set names under `mapping:` (relative to the
+    label-set file), else None: the shipped rules/zh/clusters.yml."""
+    if not label_set.path.is_file():
+        return None
+    name = (load_yaml(label_set.path) or {}).get("mapping")
+    if not name:
+        return None
+    path = label_set.path.parent / name
+    if not path.is_file():
+        raise UserError(f"label set {label_set.name!r}: mapping file {path} not found")
+    return path
+
+
 class ChineseLabeler:
+    """Labels Chinese reports with a `method: clusters` (dong10-like) or `method: regions` label set."""
+
     def __init__(self, label_set: LabelSet):
         if label_set.method not in ("clusters", "regions"):
             raise UserError(f"label set {label_set.name!r} needs `method: clusters` or `method: regions` for --lang zh")
         self.label_set = label_set
+        self.mapping = mapping_path(label_set) if label_set.method == "clusters" else None
+        if self.mapping is not None:
+            unknown = {label for label in load_exemplars(self.mapping).labels if label} - set(label_set.names)
+            if unknown:
+                raise UserError(f"mapping {self.mapping} uses labels that label set {label_set.name!r} lacks: "
+                                f"{', '.join(sorted(unknown))}")
 
     def label_batch(self, reports: list[Report]) -> list[ReportResult | ReadError]:
         results: list[ReportResult | ReadError] = []
@@ -41,7 +66,7 @@ class ChineseLabeler:
         return results
 
     def _clusters(self, report_id: str, diagnosis: str) -> ReportResult:
-        signs = load_exemplars().signs
+        signs = load_exemplars(self.mapping).signs
         labels: dict[str, State] = {}
         mentions: list[Mention] = []
         for sentence in split_sentences(diagnosis):
@@ -50,10 +75,10 @@ class ChineseLabeler:
             for index, clause in enumerate(split_clauses(sentence)):
                 state, cue = clause_state(clause)
                 states.append(state)
-                compound = compound_label(clause)
+                compound = compound_label(clause, self.mapping)
                 items = [(clause, Assignment(compound, clause, 0.0))] if compound else [
                     (item, assignment) for position, item in enumerate(split_items(clause))
-                    for assignment in assign_all(item, position > 0)]
+                    for assignment in assign_all(item, position > 0, self.mapping)]
                 for item, assignment in items:
                     rule = f"zh.exemplar:{assignment.exemplar}" + (f"|cue:{cue}" if cue else "")
                     start = clause.find(item)
