@@ -15,6 +15,7 @@ class Cues:
     negation: re.Pattern
     uncertainty: re.Pattern
     exceptions: re.Pattern | None
+    pre_negation: re.Pattern
 
 
 def _alternation(words: list[str]) -> re.Pattern:
@@ -26,7 +27,7 @@ def load_cues() -> Cues:
     data = load_yaml(rules_path("zh", "negation.yml"))
     exceptions = data.get("negation_exceptions") or []
     return Cues(_alternation(data["negation"]), _alternation(data["uncertainty"]),
-                _alternation(exceptions) if exceptions else None)
+                _alternation(exceptions) if exceptions else None, _alternation(data["pre_negation"]))
 
 
 def clause_state(clause: str) -> tuple[State, str]:
@@ -44,3 +45,14 @@ def strip_cues(clause: str) -> str:
     """The clause without its cue words, for matching against label exemplars."""
     cues = load_cues()
     return cues.negation.sub("", cues.uncertainty.sub("", clause))
+
+
+def negation_split(clause: str) -> tuple[str, str] | None:
+    """(before, from the cue on) when a pre-negation cue (未见, 无 …) starts after the clause's beginning;
+    the caller keeps the split only when the part before names a finding."""
+    cues = load_cues()
+    masked = cues.exceptions.sub(lambda m: "#" * len(m.group(0)), clause) if cues.exceptions else clause
+    match = cues.pre_negation.search(masked, 1)
+    if match is None or match.start() < 2:
+        return None
+    return clause[:match.start()], clause[match.start():]

@@ -111,12 +111,13 @@ def _best(text: str, exemplars: Exemplars, inside: bool) -> tuple[int, float, in
 
 
 @lru_cache(maxsize=200_000)
-def assign_all(item: str, continuation: bool = False, mapping: Path | None = None) -> tuple[Assignment, ...]:
+def assign_all(item: str, continuation: bool = False, mapping: Path | None = None,
+               whole: bool = False) -> tuple[Assignment, ...]:
     """Every label named in an item: the nearest exemplar within the distance threshold, its span removed,
     then the leftover pieces again ("心影增大伴主动脉硬化" → two labels). Exemplars of text to ignore
     consume their span without a label. Nothing near: no label ("other"). A `continuation` item (after
     "、" in the same clause) shorter than MIN_REST only continues the item before it ("纹理增多、增粗",
-    "主动脉迂曲、增宽") and names nothing new."""
+    "主动脉迂曲、增宽") and names nothing new. `whole`: only exemplars found whole in the item."""
     exemplars = load_exemplars(mapping)
     pending = [clean(strip_cues(item), exemplars.strip_words)]
     if continuation and len(pending[0]) < MIN_REST:
@@ -127,7 +128,7 @@ def assign_all(item: str, continuation: bool = False, mapping: Path | None = Non
         text = pending.pop()
         if len(text) < (2 if first else MIN_REST):
             continue
-        match = _best(text, exemplars, inside=not first)
+        match = _best(text, exemplars, inside=whole or not first)
         first = False
         if match is None:
             continue

@@ -8,7 +8,7 @@ from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet
 from cxrlabel.resources import load_yaml
 from cxrlabel.types import Mention, ReadError, Report, ReportResult, State
-from cxrlabel.zh.cues import clause_state
+from cxrlabel.zh.cues import clause_state, negation_split
 from cxrlabel.zh.dong import Assignment, assign_all, compound_label, load_exemplars
 from cxrlabel.zh.regions import decide_regions
 from cxrlabel.zh.text import find_sections, split_clauses, split_items, split_sentences
@@ -72,7 +72,7 @@ class ChineseLabeler:
         for sentence in split_sentences(diagnosis):
             found: list[tuple[int, Mention]] = []  # (clause index, mention)
             states: list[State] = []
-            for index, clause in enumerate(split_clauses(sentence)):
+            for index, clause in enumerate(self._statements(split_clauses(sentence))):
                 state, cue = clause_state(clause)
                 states.append(state)
                 compound = compound_label(clause, self.mapping)
@@ -97,6 +97,18 @@ class ChineseLabeler:
                 mentions.append(mention)
         self._derive_normal(labels)
         return ReportResult(report_id, labels, mentions)
+
+    def _statements(self, clauses: list[str]) -> list[str]:
+        """Clauses, a clause cut before a mid-clause negation when the part before it names a label
+        ("两肺纹理增多未见胸腔积液", not "心影未见增大")."""
+        statements = []
+        for clause in clauses:
+            split = negation_split(clause)
+            if split and assign_all(split[0], False, self.mapping, whole=True):
+                statements += split
+            else:
+                statements.append(clause)
+        return statements
 
     def _regions(self, report_id: str, findings: str) -> ReportResult:
         labels: dict[str, State] = {}

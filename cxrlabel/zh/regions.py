@@ -11,7 +11,7 @@ from rapidfuzz.distance import Levenshtein
 
 from cxrlabel.resources import load_yaml, rules_path
 from cxrlabel.types import State
-from cxrlabel.zh.cues import clause_state
+from cxrlabel.zh.cues import clause_state, negation_split
 from cxrlabel.zh.text import canonical, split_clauses, split_sentences
 
 
@@ -85,6 +85,15 @@ def decide_regions(findings: str) -> list[RegionDecision]:
         for clause in split_clauses(sentence):
             region = route(clause, regions) or region
             if region is None:
+                continue
+            split = negation_split(clause)
+            if split and decide_clause(split[0], region, max_distance)[0]:
+                # "两肺纹理增多未见实变影": the statement before the negation stands on its own
+                region_after = route(split[1], regions) or region
+                for part, part_region in ((split[0], region), (split[1], region_after)):
+                    abnormal, state, rule_id = decide_clause(part, part_region, max_distance)
+                    decisions.append(RegionDecision(part_region.name, part, abnormal, state, rule_id))
+                region = region_after
                 continue
             abnormal, state, rule_id = decide_clause(clause, region, max_distance)
             decisions.append(RegionDecision(region.name, clause, abnormal, state, rule_id))
