@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 
+import jieba
 import kmedoids
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from cxrlabel.resources import rules_path
 from cxrlabel.types import Report
 from cxrlabel.zh.text import find_sections, split_clauses, split_sentences
 
@@ -74,8 +77,29 @@ def choose_k(clauses: list[str], distances: np.ndarray, ks: Iterable[int], seed:
     return max(scores, key=scores.get), scores
 
 
+@cache
+def _segmenter() -> jieba.Tokenizer:
+    tokenizer = jieba.Tokenizer()
+    jieba.setLogLevel(60)
+    tokenizer.load_userdict(str(rules_path("zh", "userdict.txt")))
+    return tokenizer
+
+
+def top_words(clauses: list[str], counts: Counter, top: int = 8) -> list[dict]:
+    """The most frequent words of a cluster's clauses (jieba with the radiology user dictionary; single
+    characters left out), weighted by clause counts: the keywords a reader maps a cluster by."""
+    words: Counter = Counter()
+    segmenter = _segmenter()
+    for clause in clauses:
+        for word in set(segmenter.lcut(clause)):
+            if len(word) > 1:
+                words[word] += counts[clause]
+    return [{"word": word, "count": count} for word, count in words.most_common(top)]
+
+
 def summarise(clustering: Clustering, table: ClauseTable, top: int = 10) -> list[dict]:
-    """One record per cluster: size in clause occurrences and reports, medoid, most frequent members."""
+    """One record per cluster: size in clause occurrences and reports, medoid, most frequent members
+    and words."""
     summary = []
     for index, medoid in enumerate(clustering.medoids):
         members = [clustering.clauses[i] for i in np.flatnonzero(clustering.labels == index)]
@@ -88,6 +112,7 @@ def summarise(clustering: Clustering, table: ClauseTable, top: int = 10) -> list
             "size_reports": len(reports),
             "medoid": clustering.clauses[int(medoid)],
             "top_members": [{"clause": c, "count": table.counts[c]} for c in members[:top]],
+            "top_words": top_words(members, table.counts),
         })
     summary.sort(key=lambda c: -c["size_clauses"])
     return summary

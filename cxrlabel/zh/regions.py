@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-import jieba
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
@@ -36,8 +35,6 @@ class RegionDecision:
 @cache
 def load_regions() -> tuple[tuple[Region, ...], float]:
     data = load_yaml(rules_path("zh", "regions.yml"))
-    jieba.setLogLevel(60)
-    jieba.load_userdict(str(rules_path("zh", "userdict.txt")))
     regions = tuple(
         Region(name, tuple(spec["cues"]), tuple(canonical(t) for t in (*spec["normal"], *spec["abnormal"])),
                len(spec["normal"]),
@@ -69,8 +66,7 @@ def decide_clause(clause: str, region: Region, max_distance: float) -> tuple[boo
         statement, _, index = match
         abnormal = index >= region.n_normal
         return abnormal, state if abnormal else State.NEGATIVE, f"zh.template:{statement}"
-    tokens = set(jieba.lcut(clause))
-    terms = [t for t in region.abnormal_terms if t in tokens or t in clause]
+    terms = sorted((t for t in region.abnormal_terms if t in clause), key=len, reverse=True)
     if terms:
         return True, state, f"zh.term:{terms[0]}"
     return False, State.NEGATIVE, "zh.no_abnormal_term"
