@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -60,6 +61,7 @@ def pss_kib(pid: int) -> np.ndarray:
 
 def run(args: list[str]) -> tuple[float, str]:
     """Wall seconds and 'peak PSS X MiB (heap Y MiB)' over the process tree of `cxrlabel ARGS`."""
+    load = os.getloadavg()[0]  # other processes on the machine share its cores: printed beside each figure
     started = time.perf_counter()
     process = subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = np.zeros(2, dtype=np.int64)
@@ -70,7 +72,7 @@ def run(args: list[str]) -> tuple[float, str]:
     output = process.stdout.read()
     if process.returncode != 0:
         raise SystemExit(output)
-    return seconds, f"peak PSS {peak[0] / 1024:.0f} MiB (heap {peak[1] / 1024:.0f} MiB)"
+    return seconds, f"peak PSS {peak[0] / 1024:.0f} MiB (heap {peak[1] / 1024:.0f} MiB), load before {load:.1f}"
 
 
 def write_inputs(work: Path, files: list[tuple[str, Path]], copies: int, texts: bool = False) -> tuple[Path, Path]:

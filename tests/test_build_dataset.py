@@ -291,6 +291,21 @@ def test_two_workers_give_the_same_dataset(tmp_path):
     assert outs[0] == outs[1] and len(outs[0]) == 4
 
 
+def test_study_uid_pairing_and_16_bit_images(tmp_path):
+    images = tmp_path / "dicom"
+    images.mkdir()
+    dataset = pydicom.dcmread(bundled("MR_small.dcm"))
+    dataset.AccessionNumber, dataset.StudyInstanceUID = "", "1.2.826.0.1.3680043.8.498.1"
+    dataset.save_as(images / "one.dcm")
+    labels = write_labels(tmp_path / "labels.csv", ["id", "Mass"], [["1.2.826.0.1.3680043.8.498.1", "1"]])
+    out = tmp_path / "ds"
+    assert invoke("--labels", str(labels), "--images", str(images), "--out", str(out), "--id-salt", "k",
+                  "--size", "40", "--bits", "16").exit_code == 0
+    [row] = rows_of(out)
+    assert row["report_id"] == "1.2.826.0.1.3680043.8.498.1" and row["image"].mode.startswith("I")
+    assert np.asarray(row["image"]).max() > 255  # 16-bit grey levels, not 8-bit ones widened
+
+
 def test_hashed_report_ids_and_user_errors(tmp_path):
     labels = write_labels(tmp_path / "labels.csv", ["id", "Cardiomegaly"], [["ACC-SECRET", "1"]])
     out = tmp_path / "o"
@@ -306,3 +321,5 @@ def test_hashed_report_ids_and_user_errors(tmp_path):
     result = invoke("--labels", str(labels), "--out", str(out), "--id-salt", "k", "--source-map",
                     str(out / "map.csv"))
     assert result.exit_code == 2 and "outside the dataset folder" in result.output
+    result = invoke("--labels", str(labels), "--out", str(tmp_path / "v"), "--id-salt", "k", "--views", "frontal")
+    assert result.exit_code == 2 and "--views frontal needs" in result.output

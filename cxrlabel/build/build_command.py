@@ -73,6 +73,9 @@ def build(
 
     if not id_salt:
         fail("--id-salt is required: a secret key for hashing patient ids (keep it outside the dataset)")
+    if len(id_salt) < 12:
+        console.print("[yellow]note:[/] an --id-salt shorter than 12 characters can be guessed from the hashes; "
+                      "use a long random secret for real data")
     if views not in ("all", "frontal"):
         fail("--views takes all or frontal")
     if bits not in (8, 16):

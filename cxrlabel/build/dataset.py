@@ -14,8 +14,9 @@ import multiprocessing as mp
 import os
 import shutil
 import sqlite3
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
@@ -130,6 +131,17 @@ def _decode(task: tuple[str, str, int, int]) -> tuple[bytes | None, dict, str]:
         return None, {}, f"cannot convert: {exc.__class__.__name__}"
 
 
+def _bounded_imap(pool, function, tasks: Iterable, window: int) -> Iterator:
+    """pool.imap with at most `window` tasks in flight, so finished images never pile up in memory."""
+    pending: deque = deque()
+    for task in tasks:
+        pending.append(pool.apply_async(function, (task,)))
+        if len(pending) >= window:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
 def _chunks(items: list, size: int) -> Iterator[list]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
@@ -156,8 +168,8 @@ class TextStore:
     def load(self, reports: Path, wanted: dict) -> list[Problem]:
         problems, batch = [], []
         for item in iter_reports(reports):
-            if isinstance(item, ReadError):
-                problems.append(Problem("", "", f"--reports {item.source}: {item.reason}"))
+            if isinstance(item, ReadError):  # the record's file name may be a patient's: re-keyed by the caller
+                problems.append(Problem("", item.source, f"--reports record: {item.reason}"))
             elif item.id in wanted:
                 findings = item.sections.get("findings", "") if item.sections else item.text
                 batch.append((item.id, findings, item.sections.get("impression", "")))
@@ -309,6 +321,10 @@ class DatasetBuilder:
     def build(self, images: Path | None, manifest: Path | None, progress=None, source_map: Path | None = None
               ) -> dict:
         out = self.options.out
+        if out.exists() and not out.is_dir():
+            raise UserError(f"{out}: exists and is not a folder")
+        if self.options.frontal_only and images is None and manifest is None:
+            raise UserError("--views frontal needs the views: give --manifest (with a view column) or --images")
         if images is not None and out.resolve().is_relative_to(images.resolve()):
             raise UserError(f"{out}: the output folder must not be inside the images folder")
         if source_map is not None and source_map.resolve().is_relative_to(out.resolve()):
@@ -323,30 +339,29 @@ class DatasetBuilder:
         self._prepare(self._fingerprint(refs, with_images))
         texts = TextStore(self.work / "texts.sqlite")
         if self.reports is not None:
-            self.problems += texts.load(self.reports, self.labels)
+            self.problems += [self._problem("", p.source, scrub(p.reason, p.source))
+                              for p in texts.load(self.reports, self.labels)]
         chunks = list(_chunks(refs, self.options.shard_size))
         task = progress.add_task("building" if with_images else "building (text only)", total=len(refs)) \
             if progress else None
-        context = mp.get_context("spawn")  # not fork: the progress bar runs a thread
-        pool = context.Pool(self.options.workers) if with_images and self.options.workers > 1 else None
-        try:
-            for number, chunk in enumerate(chunks):
-                marker = self.work / f"shard-{number:05d}.json"
-                if marker.is_file():  # finished by an interrupted run (only kept with --resume)
-                    if progress:
-                        progress.advance(task, len(chunk))
-                    continue
-                result = self._write_shard(number, chunk, features, texts, images, pool, progress, task)
-                marker.write_text(json.dumps(result))
-        finally:
-            if pool:
-                pool.close()
-                pool.join()
-            texts.close()
+        parallel = with_images and self.options.workers > 1
+        # spawn, not fork: the progress bar runs a thread; leaving the block terminates the workers (Ctrl-C too)
+        with mp.get_context("spawn").Pool(self.options.workers) if parallel else nullcontext() as pool:
+            try:
+                for number, chunk in enumerate(chunks):
+                    marker = self.work / f"shard-{number:05d}.json"
+                    if marker.is_file():  # finished by an interrupted run (only kept with --resume)
+                        if progress:
+                            progress.advance(task, len(chunk))
+                        continue
+                    result = self._write_shard(number, chunk, features, texts, images, pool, progress, task)
+                    marker.write_text(json.dumps(result))
+            finally:
+                texts.close()
         return self._finish(features, with_images, len(chunks))
 
     def _write_shard(self, number, chunk, features, texts, images, pool, progress, task) -> dict:
-        writer = ShardWriter(self.options.out, number, features, self.options.row_group)
+        writer = ShardWriter(self.options.out, number, features, self.options.row_group if images else 2000)
         problems: list[Problem] = []
         excluded = 0
         patient_source: Counter = Counter()
@@ -354,7 +369,7 @@ class DatasetBuilder:
             decoded: Iterable = ((None, {}, "") for _ in chunk)
         else:
             tasks = ((str(images), ref.relative, self.options.size, self.options.bits) for ref in chunk)
-            decoded = pool.imap(_decode, tasks, chunksize=2) if pool else map(_decode, tasks)
+            decoded = _bounded_imap(pool, _decode, tasks, 4 * self.options.workers) if pool else map(_decode, tasks)
         for ref, (png, tags, error) in zip(chunk, decoded, strict=True):
             if progress:
                 progress.advance(task)
@@ -396,6 +411,7 @@ class DatasetBuilder:
 
     def _finish(self, features, with_images: bool, shards: int) -> dict:
         from datasets import Dataset, DatasetDict
+        from datasets import config as datasets_config
         from datasets.utils.logging import disable_progress_bar
 
         disable_progress_bar()
@@ -418,8 +434,13 @@ class DatasetBuilder:
         dataset = DatasetDict(splits)
         for split in SPLITS:  # save_to_disk replaces the split folders only
             shutil.rmtree(out / split, ignore_errors=True)
-        # an empty split needs one explicit shard, or it cannot be loaded back
-        dataset.save_to_disk(str(out), num_shards={split: 1 for split in SPLITS if dataset[split].num_rows == 0})
+        # batches of at most 64 rows (datasets' default is up to 1000 rows / ~100 MB): flat memory with big images
+        default_batch = datasets_config.DEFAULT_MAX_BATCH_SIZE
+        datasets_config.DEFAULT_MAX_BATCH_SIZE = 64 if with_images else default_batch
+        try:  # an empty split needs one explicit shard, or it cannot be loaded back
+            dataset.save_to_disk(str(out), num_shards={split: 1 for split in SPLITS if dataset[split].num_rows == 0})
+        finally:
+            datasets_config.DEFAULT_MAX_BATCH_SIZE = default_batch
         self.write_errors(out / "errors.csv")
         reasons = Counter(p.reason.split(":")[0].split(" (")[0] for p in self.problems)
         summary = {
