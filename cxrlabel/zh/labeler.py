@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from cxrlabel.errors import UserError
@@ -14,6 +15,7 @@ from cxrlabel.zh.regions import decide_regions
 from cxrlabel.zh.text import find_sections, split_clauses, split_items, split_sentences
 
 STATE_ORDER = (State.POSITIVE, State.UNCERTAIN, State.NEGATIVE)
+CJK = re.compile("[\u4e00-\u9fff]")
 
 
 def _merge(labels: dict[str, State], name: str, state: State) -> None:
@@ -59,10 +61,15 @@ class ChineseLabeler:
                 if not text:
                     results.append(ReadError(report.id, "no findings (影像所见) section", report.source))
                     continue
-                results.append(self._regions(report.id, text))
             else:
                 text = sections.get("diagnosis") or sections.get("findings", "")
-                results.append(self._clusters(report.id, text))
+            if not CJK.search(text):
+                # labelling it would call it normal: more likely a wrong encoding or --lang
+                results.append(ReadError(report.id, "no Chinese text (wrong encoding or not a Chinese report?)",
+                                         report.source))
+                continue
+            results.append(self._regions(report.id, text) if self.label_set.method == "regions"
+                           else self._clusters(report.id, text))
         return results
 
     def _clusters(self, report_id: str, diagnosis: str) -> ReportResult:
