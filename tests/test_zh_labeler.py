@@ -157,6 +157,9 @@ def test_regions_route_by_subject_and_read_synonyms():
     assert positives(regions("双肺纹理略增多，未见明显实变。")) == set()  # 双/略 = 两/稍: the normal template
     assert positives(regions("心影呈主动脉型。")) == {"heart"}  # the subject (心影) decides, not the longer cue
     assert positives(regions("两肺纹理增多未见实变影。")) == {"lungs"}
+    # one character from a normal template, but naming an abnormality the template lacks
+    assert positives(regions("主动脉结增大。")) == {"aorta"}
+    assert positives(regions("两肺野透过度增高。")) == {"lungs"}  # 透过度 = 透光度
     assert positives(regions("胸廓呈桶状。两膈面低平，肋膈角锐利。")) == {"thorax", "diaphragm_costophrenic"}
     assert positives(regions("两隔面光整,两肋隔角锐利.")) == set()
     assert positives(regions("右侧第五肋骨骨折，胸廓对称。")) == {"thorax"}

@@ -38,7 +38,7 @@ def load_regions() -> tuple[tuple[Region, ...], float]:
     regions = tuple(
         Region(name, tuple(spec["cues"]), tuple(canonical(t) for t in (*spec["normal"], *spec["abnormal"])),
                len(spec["normal"]),
-               frozenset(spec["abnormal_terms"]))
+               frozenset(canonical(t) for t in spec["abnormal_terms"]))
         for name, spec in data["regions"].items()
     )
     return regions, float(data["max_distance"])
@@ -61,12 +61,17 @@ def decide_clause(clause: str, region: Region, max_distance: float) -> tuple[boo
     state, cue = clause_state(clause)
     if state == State.NEGATIVE:
         return False, state, f"zh.negation:{cue}"
-    match = process.extractOne(canonical(clause), region.statements, scorer=Levenshtein.normalized_distance)
+    text = canonical(clause)
+    terms = sorted((t for t in region.abnormal_terms if t in text), key=len, reverse=True)
+    match = process.extractOne(text, region.statements, scorer=Levenshtein.normalized_distance)
     if match is not None and match[1] <= max_distance:
         statement, _, index = match
-        abnormal = index >= region.n_normal
-        return abnormal, state if abnormal else State.NEGATIVE, f"zh.template:{statement}"
-    terms = sorted((t for t in region.abnormal_terms if t in clause), key=len, reverse=True)
+        if index >= region.n_normal:
+            return True, state, f"zh.template:{statement}"
+        # near a normal template but naming an abnormality it lacks ("主动脉结增大" vs "主动脉结不大")
+        terms = [t for t in terms if t not in statement]
+        if not terms:
+            return False, State.NEGATIVE, f"zh.template:{statement}"
     if terms:
         return True, state, f"zh.term:{terms[0]}"
     return False, State.NEGATIVE, "zh.no_abnormal_term"
