@@ -1,0 +1,75 @@
+"""Finding vocabularies: inflection, multi-word phrases, exclusions, and every shipped file."""
+
+import re
+
+import pytest
+
+from cxrlabel.en.vocabulary import find_mentions, load_finding, load_vocabulary, phrase_regex
+from cxrlabel.resources import rules_path
+
+
+@pytest.fixture(scope="module")
+def vocabulary():
+    return load_vocabulary()
+
+
+def found(text, vocabulary):
+    return {(m.finding, m.text) for m in find_mentions(text, vocabulary)}
+
+
+@pytest.mark.parametrize(
+    ("phrase", "inflected"),
+    [("effusion", "effusions"), ("opacity", "opacities"), ("atelectasis", "atelectases"),
+     ("pleural effusion", "pleural-effusions"), ("infiltrate", "infiltrates"), ("mass", "masses"),
+     ("granuloma", "granulomas"), ("bronchiectasis", "bronchiectases")],
+)
+def test_phrase_inflection(phrase, inflected):
+    pattern = re.compile(phrase_regex(phrase), re.IGNORECASE)
+    assert pattern.fullmatch(phrase) and pattern.fullmatch(inflected)
+    assert not pattern.fullmatch(phrase + "x")
+
+
+def test_plural_mentions_in_openi_sentences(vocabulary):
+    assert ("pleural_effusion", "pleural effusions") in found("Small bilateral pleural effusions.", vocabulary)
+    assert ("lung_opacity", "opacities") in found("Patchy opacities in both lung bases.", vocabulary)
+    assert ("atelectasis", "atelectases") in found("Bibasilar atelectases.", vocabulary)
+    assert ("nodule", "pulmonary nodules") in found("Multiple pulmonary nodules.", vocabulary)
+
+
+def test_exclusions(vocabulary):
+    assert not any(f == "pleural_effusion" for f, _ in found("Small pericardial effusion.", vocabulary))
+    assert not any(f == "emphysema" for f, _ in found("Subcutaneous emphysema in the left chest wall.", vocabulary))
+    # the excluded phrase does not veto a real mention elsewhere in the sentence
+    mixed = found("Emphysema. Subcutaneous emphysema in the left chest wall.", vocabulary)
+    assert ("emphysema", "Emphysema") in mixed
+    assert ("pleural_effusion", "effusion") in found("Pericardial effusion and left effusion.", vocabulary)
+
+
+def test_word_boundaries(vocabulary):
+    findings = {f for f, _ in found("Massive hiatal hernia.", vocabulary)}
+    assert "hernia" in findings and "mass" not in findings
+
+
+FINDING_FILES = sorted(rules_path("en", "findings").glob("*.yml"))
+
+
+@pytest.mark.parametrize("path", FINDING_FILES, ids=[p.stem for p in FINDING_FILES])
+def test_finding_file(path):
+    finding = load_finding(path)
+    assert finding.name == path.stem
+    assert all(re.fullmatch(r"C\d{7}", cui) for cui in finding.cuis)
+
+
+def test_chestxray14_findings_exist(vocabulary):
+    names = {f.name for f in vocabulary}
+    for needed in ("atelectasis", "cardiomegaly", "pleural_effusion", "infiltration", "mass", "nodule", "pneumonia",
+                   "pneumothorax", "consolidation", "edema", "emphysema", "fibrosis", "pleural_thickening",
+                   "hernia"):
+        assert needed in names
+
+
+def test_bad_vocabulary_file(tmp_path):
+    path = tmp_path / "empty.yml"
+    path.write_text("name: empty\ncuis: []\n")
+    with pytest.raises(ValueError, match="needs phrases or regex"):
+        load_finding(path)
