@@ -24,7 +24,7 @@ from cxrlabel.metrics import score_labels
 from cxrlabel.readers import iter_reports
 from cxrlabel.runner import run_labeler
 from cxrlabel.types import Report, State
-from cxrlabel.zh.cluster import cluster_clauses, collect_clauses, distance_matrix, purity
+from cxrlabel.zh.cluster import cluster_clauses, collect_clauses, distance_matrix, frequent_clauses, purity
 from cxrlabel.zh.labeler import ChineseLabeler
 from cxrlabel.zh.text import find_sections, split_clauses, split_sentences
 
@@ -69,14 +69,16 @@ def main() -> None:
             for clause in split_clauses(sentence):
                 reference.setdefault(clause, Counter())[positives[0]] += 1
     table = collect_clauses(reports)
-    clauses = list(table.counts)
+    clauses, weights, _ = frequent_clauses(table, len(table.counts))
     started = time.perf_counter()
     distances = distance_matrix(clauses)
     print(f"\nclustering: {sum(table.counts.values())} clauses, {len(clauses)} distinct, "
           f"distance matrix {time.perf_counter() - started:.3f} s")
     for k in range(10, 16):
-        print(f"  k={k:2d} purity {purity(cluster_clauses(clauses, distances, k), reference):.3f}")
-
+        plain = purity(cluster_clauses(clauses, distances, k), reference)
+        weighted = purity(cluster_clauses(clauses, distances, k, weights=weights), reference)
+        print(f"  k={k:2d} purity {weighted:.3f} (count-weighted medoids, as `cxrlabel cluster`), "
+              f"{plain:.3f} (FasterPAM medoids)")
 
 if __name__ == "__main__":
     main()

@@ -83,3 +83,24 @@ def test_cluster_mapping_labels_reports_through_its_label_set(tmp_path):
     result = CliRunner().invoke(app, ["mine", str(source), "--lang", "zh", "--labels", str(out / "fewer.yml"),
                                       "--out", str(mined)])
     assert result.exit_code != 0 and "increased_lung_marking" in result.output
+
+
+def test_rare_clauses_join_their_nearest_medoid(tmp_path):
+    source = tmp_path / "r.csv"
+    rows = ["两肺纹理增多"] * 5 + ["主动脉硬化"] * 4 + ["心影增大"] * 3
+    rows += ["两肺纹理增多增粗", "主动脉硬化改变", "心影明显增大"]  # rare: left out of the distance matrix
+    with open(source, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "diagnosis"])
+        writer.writerows([[str(i), d] for i, d in enumerate(rows)])
+    out = tmp_path / "clusters"
+    result = CliRunner().invoke(app, ["cluster", str(source), "--lang", "zh", "-k", "3", "--max-distinct", "4",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "clusters.json").read_text())
+    assert data["distinct_clauses"] == 6 and data["clustered_distinct_clauses"] == 4
+    members = {c["medoid"]: {m["clause"] for m in c["top_members"]} for c in data["clusters"]}
+    assert members == {"两肺纹理增多": {"两肺纹理增多", "两肺纹理增多增粗"},
+                       "主动脉硬化": {"主动脉硬化", "主动脉硬化改变"}, "心影增大": {"心影增大", "心影明显增大"}}
+    bad = CliRunner().invoke(app, ["cluster", str(source), "--lang", "zh", "--k-range", "five", "--out", str(out)])
+    assert bad.exit_code == 2 and "MIN-MAX" in bad.output

@@ -3,8 +3,11 @@
 Distinct clauses are counted first (hospital diagnoses repeat a lot), their pairwise distance is the
 normalised Levenshtein distance (edit operations / length of the longer clause, in [0, 1]; so a typo in
 a long clause weighs less than in a short one) computed with `rapidfuzz.process.cdist` on all cores,
-and FasterPAM (`kmedoids`) clusters the matrix. FasterPAM takes no sample weights, so clause counts
-weigh the reported cluster sizes, not the medoid choice.
+and FasterPAM (`kmedoids`) clusters the matrix. FasterPAM takes no sample weights, so its medoids are
+then refined with the clause counts as weights (each medoid moved to the member with the least
+count-weighted distance to its cluster, clauses reassigned to the nearest medoid, repeated until
+stable), and cluster sizes count clause occurrences. Past `max_distinct` distinct clauses only the most
+frequent are clustered and the rarer ones join their nearest medoid, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -60,17 +63,63 @@ def distance_matrix(clauses: list[str]) -> np.ndarray:
     return process.cdist(clauses, clauses, scorer=Levenshtein.normalized_distance, workers=-1, dtype=np.float32)
 
 
-def cluster_clauses(clauses: list[str], distances: np.ndarray, k: int, seed: int = 0) -> Clustering:
-    result = kmedoids.fasterpam(distances.astype(np.float64), k, random_state=seed, init="build")
-    return Clustering(clauses, np.asarray(result.labels), np.asarray(result.medoids), float(result.loss))
+def cluster_clauses(clauses: list[str], distances: np.ndarray, k: int, seed: int = 0,
+                    weights: np.ndarray | None = None) -> Clustering:
+    """FasterPAM on the distance matrix, then (with `weights`) count-weighted medoid refinement."""
+    matrix = distances.astype(np.float64)
+    result = kmedoids.fasterpam(matrix, k, random_state=seed, init="build")
+    labels, medoids = np.asarray(result.labels), np.asarray(result.medoids)
+    if weights is not None:
+        labels, medoids = _weighted_refine(matrix, medoids, weights)
+    loss = float(matrix[np.arange(len(clauses)), medoids[labels]].sum())
+    return Clustering(clauses, labels, medoids, loss)
 
 
-def choose_k(clauses: list[str], distances: np.ndarray, ks: Iterable[int], seed: int = 0) -> tuple[int, dict]:
+def _weighted_refine(matrix: np.ndarray, medoids: np.ndarray, weights: np.ndarray,
+                     rounds: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    medoids = medoids.copy()
+    labels = np.argmin(matrix[:, medoids], axis=1)
+    for _ in range(rounds):
+        changed = False
+        for index in range(len(medoids)):
+            members = np.flatnonzero(labels == index)
+            if len(members) == 0:
+                continue
+            cost = (matrix[np.ix_(members, members)] * weights[members, None]).sum(axis=0)
+            best = members[int(np.argmin(cost))]
+            changed |= best != medoids[index]
+            medoids[index] = best
+        labels = np.argmin(matrix[:, medoids], axis=1)
+        if not changed:
+            break
+    return labels, medoids
+
+
+def frequent_clauses(table: ClauseTable, max_distinct: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """(the `max_distinct` most frequent distinct clauses, their counts, the rarer rest)."""
+    ranked = [clause for clause, _ in table.counts.most_common()]
+    head = ranked[:max_distinct]
+    return head, np.array([table.counts[c] for c in head], dtype=np.float64), ranked[max_distinct:]
+
+
+def with_rare(clustering: Clustering, rare: list[str]) -> Clustering:
+    """The clustering extended by clauses left out of it, each joining its nearest medoid."""
+    if not rare:
+        return clustering
+    medoid_texts = [clustering.clauses[int(m)] for m in clustering.medoids]
+    nearest = process.cdist(rare, medoid_texts, scorer=Levenshtein.normalized_distance, workers=-1,
+                            dtype=np.float32).argmin(axis=1)
+    return Clustering(clustering.clauses + rare, np.concatenate([clustering.labels, nearest]), clustering.medoids,
+                      clustering.loss)
+
+
+def choose_k(clauses: list[str], distances: np.ndarray, ks: Iterable[int], seed: int = 0,
+             weights: np.ndarray | None = None) -> tuple[int, dict]:
     """The k with the best silhouette, and the silhouette of every k tried."""
     scores = {}
     for k in ks:
         if 1 < k < len(clauses):
-            clustering = cluster_clauses(clauses, distances, k, seed)
+            clustering = cluster_clauses(clauses, distances, k, seed, weights)
             scores[k] = float(kmedoids.silhouette(distances.astype(np.float64), clustering.labels)[0])
     if not scores:
         raise ValueError("not enough distinct clauses to cluster")

@@ -18,43 +18,64 @@ def cluster(
     k_range: Annotated[str, typer.Option(help="Range searched when -k is not given, as MIN-MAX.")] = "8-30",
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("clusters_out"),
     seed: Annotated[int, typer.Option(help="Random seed of FasterPAM.")] = 0,
+    max_distinct: Annotated[int, typer.Option(
+        min=3, help="Cluster at most this many distinct clauses (the most frequent; memory grows with its "
+        "square); rarer clauses join their nearest medoid.")] = 8000,
 ) -> None:
     """Cluster the distinct diagnosis clauses and write OUT/clusters.json (id, size in clauses and reports,
     medoid, top members), OUT/clusters.yml (cluster → label mapping to edit, in the shape of
     rules/zh/clusters.yml), OUT/labelset.yml (a label set using that mapping: `cxrlabel mine REPORTS
     --lang zh --labels OUT/labelset.yml`) and OUT/clusters.png (cluster sizes with their medoid text)."""
     from rich.console import Console
+    from rich.progress import Progress
 
     from cxrlabel.errors import UserError
     from cxrlabel.readers import iter_reports
     from cxrlabel.types import Report
-    from cxrlabel.zh.cluster import choose_k, cluster_clauses, collect_clauses, distance_matrix, summarise
+    from cxrlabel.zh.cluster import (
+        choose_k,
+        cluster_clauses,
+        collect_clauses,
+        distance_matrix,
+        frequent_clauses,
+        summarise,
+        with_rare,
+    )
 
     console = Console(stderr=True)
     if lang != "zh":
         console.print("[bold red]error:[/] clustering is implemented for --lang zh")
         raise typer.Exit(2)
     try:
-        table = collect_clauses(item for item in iter_reports(reports) if isinstance(item, Report))
+        low, high = (int(v) for v in k_range.split("-"))
+    except ValueError:
+        console.print(f"[bold red]error:[/] --k-range {k_range!r}: give MIN-MAX, e.g. 8-30")
+        raise typer.Exit(2) from None
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("reading reports", total=None)
+            table = collect_clauses(progress.track(
+                (item for item in iter_reports(reports) if isinstance(item, Report)), task_id=task))
     except UserError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from exc
-    clauses = list(table.counts)
+    clauses, weights, rare = frequent_clauses(table, max_distinct)
     if len(clauses) < 3:
         console.print(f"[bold red]error:[/] only {len(clauses)} distinct clauses: nothing to cluster")
         raise typer.Exit(1)
-    console.print(f"{sum(table.counts.values())} clauses, {len(clauses)} distinct; computing edit distances")
+    console.print(f"{sum(table.counts.values())} clauses, {len(table.counts)} distinct"
+                  + (f" ({len(clauses)} most frequent clustered)" if rare else "") + "; computing edit distances")
     distances = distance_matrix(clauses)
     silhouettes = {}
     if k is None:
-        low, high = (int(v) for v in k_range.split("-"))
-        k, silhouettes = choose_k(clauses, distances, range(low, min(high, len(clauses) - 1) + 1), seed)
+        k, silhouettes = choose_k(clauses, distances, range(low, min(high, len(clauses) - 1) + 1), seed, weights)
         console.print(f"k = {k} (best silhouette {silhouettes[k]:.3f})")
     k = min(k, len(clauses) - 1)
-    summary = summarise(cluster_clauses(clauses, distances, k, seed), table)
+    summary = summarise(with_rare(cluster_clauses(clauses, distances, k, seed, weights), rare), table)
     out.mkdir(parents=True, exist_ok=True)
     (out / "clusters.json").write_text(json.dumps(
-        {"k": k, "distinct_clauses": len(clauses), "silhouette_by_k": silhouettes, "clusters": summary},
+        {"k": k, "distinct_clauses": len(table.counts), "clustered_distinct_clauses": len(clauses),
+         "silhouette_by_k": silhouettes, "clusters": summary},
         ensure_ascii=False, indent=2))
     mapping = write_mapping(summary, out / "clusters.yml")
     write_label_set(list(mapping), out / "labelset.yml", "clusters.yml")
