@@ -96,6 +96,9 @@ def build(
             summary = builder.build(images, manifest, progress, source_map)
     except UserError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted:[/] run the same command with --resume to keep the finished shards")
+        raise typer.Exit(130) from None
     rows = {name: split_summary["rows"] for name, split_summary in summary["splits"].items()}
     patients = {name: split_summary["patients"] for name, split_summary in summary["splits"].items()}
     console.print(f"dataset → {out}: rows {rows}, patients {patients}; {summary['excluded_views']} non-frontal "

@@ -13,6 +13,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import signal
 import sqlite3
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -129,6 +130,11 @@ def _decode(task: tuple[str, str, int, int]) -> tuple[bytes | None, dict, str]:
         return None, {}, str(exc)
     except Exception as exc:  # a broken file must not stop the build: it is reported with its reason
         return None, {}, f"cannot convert: {exc.__class__.__name__}"
+
+
+def _ignore_interrupt() -> None:
+    """Worker initializer: Ctrl-C is the main process's to handle (it terminates the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _bounded_imap(pool, function, tasks: Iterable, window: int) -> Iterator:
@@ -346,7 +352,8 @@ class DatasetBuilder:
             if progress else None
         parallel = with_images and self.options.workers > 1
         # spawn, not fork: the progress bar runs a thread; leaving the block terminates the workers (Ctrl-C too)
-        with mp.get_context("spawn").Pool(self.options.workers) if parallel else nullcontext() as pool:
+        pool_context = mp.get_context("spawn").Pool(self.options.workers, _ignore_interrupt) if parallel else None
+        with pool_context or nullcontext() as pool:
             try:
                 for number, chunk in enumerate(chunks):
                     marker = self.work / f"shard-{number:05d}.json"
