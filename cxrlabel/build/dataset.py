@@ -157,7 +157,8 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 def rules_checksums(lang: str = "") -> dict[str, str]:
     """sha256 (16 hex digits) of the rule files a labeler of `lang` reads (all languages when unknown)."""
     root = rules_dir()
-    files = [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in (".yml", ".yaml", ".txt", ".tsv")]
+    suffixes = (".yml", ".yaml", ".txt", ".tsv", ".json")
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in suffixes]
     if lang:
         files = [p for p in files if p.relative_to(root).parts[0] in (lang, "labelsets")]
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in files}
@@ -242,8 +243,13 @@ class DatasetBuilder:
         if not self.labels:
             raise UserError(f"{labels_csv}: no labelled report")
         summary = labels_csv.parent / "summary.json"
-        mined = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
-        self.labeler = {key: mined[key] for key in ("cxrlabel_version", "lang", "label_set", "parser") if key in mined}
+        try:
+            mined = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
+        except ValueError:
+            mined = {}  # not the summary of `cxrlabel mine`: the card says "unknown"
+        self.labeler = {key: str(mined[key]) for key in ("cxrlabel_version", "lang", "label_set", "parser")
+                        if key in mined}
+        self.descriptions = label_descriptions(self.labeler.get("label_set", ""))
         self.reports = reports
         self.work = options.out / WORK
         self.excluded_views = 0
@@ -471,7 +477,8 @@ class DatasetBuilder:
             "splits": {split: split_summary(dataset[split], self.label_names) for split in SPLITS},
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-        (out / "README.md").write_text(dataset_card(summary, rules_checksums(self.labeler.get("lang", ""))))
+        (out / "README.md").write_text(dataset_card(summary, rules_checksums(self.labeler.get("lang", "")),
+                                                    self.descriptions))
         del dataset, splits
         shutil.rmtree(self.work, ignore_errors=True)
         return summary
@@ -488,6 +495,15 @@ class DatasetBuilder:
             writer = csv.writer(handle)
             writer.writerow(["source_path", "original"])
             writer.writerows((rekeyed_path(relative, self.options.salt), relative) for relative in refs)
+
+
+def label_descriptions(label_set: str) -> dict[str, str]:
+    """Label name → description from the shipped label set named by `cxrlabel mine` (empty when unknown)."""
+    from cxrlabel.labelsets import available_label_sets, load_label_set
+
+    if label_set not in available_label_sets():
+        return {}
+    return {label.name: label.description for label in load_label_set(label_set).labels}
 
 
 def split_summary(split, label_names: list[str]) -> dict:
@@ -510,7 +526,7 @@ def split_summary(split, label_names: list[str]) -> dict:
             "rows_without_positive": without_positive, **{f"{k}": v for k, v in named.items()}}
 
 
-def dataset_card(summary: dict, checksums: dict[str, str]) -> str:
+def dataset_card(summary: dict, checksums: dict[str, str], descriptions: dict[str, str]) -> str:
     splits = summary["splits"]
     labeler = summary["labeler"]
     image_line = (f"{summary['size']}×{summary['size']} PNG, {summary['bits']}-bit, aspect kept by black padding, "
@@ -533,7 +549,7 @@ def dataset_card(summary: dict, checksums: dict[str, str]) -> str:
         f"- splits by patient (no patient in two splits), ratios {summary['split_ratios']}, seed {summary['seed']}",
         "- `patient_id` and `source_path` are keyed hashes (HMAC-SHA256 with a secret that is not stored here); "
         f"report ids {'are keyed hashes too' if summary['report_ids_hashed'] else 'are as mined'}",
-        "- features: `image`, `labels` (indices of the positive labels; names in the ClassLabel feature), "
+        f"- features: {'`image`, ' if summary['images'] else ''}`labels` (indices of the positive labels; names in the ClassLabel feature), "
         "`label_states` (positive / negative / uncertain / empty per label, label order), `report_id`, "
         "`patient_id`, `view`, `findings`, `impression`, `source_path`",
         "- load with `datasets.load_from_disk(PATH)`; parquet shards under `parquet/<split>/`; problems in "
@@ -550,7 +566,12 @@ def dataset_card(summary: dict, checksums: dict[str, str]) -> str:
                  + " |")
     lines.append("| **rows** | " + " | ".join(str(s["rows"]) for s in splits.values()) + " |")
     lines.append("| patients | " + " | ".join(str(s["patients"]) for s in splits.values()) + " |")
-    lines += ["", "Uncertain and negative counts per label: `summary.json`.", "",
-              "## Rule files (sha256, first 16 hex digits)", ""]
+    lines += ["", "Uncertain and negative counts per label: `summary.json`.", ""]
+    described = [name for name in summary["label_names"] if descriptions.get(name)]
+    if described:
+        lines += ["## Label notes (from the label set)", ""]
+        lines += [f"- `{name}`: {' '.join(descriptions[name].split())}" for name in described]
+        lines.append("")
+    lines += ["## Rule files (sha256, first 16 hex digits)", ""]
     lines += [f"- `{name}` {digest}" for name, digest in checksums.items()]
     return "\n".join(lines) + "\n"
