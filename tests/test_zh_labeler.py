@@ -11,7 +11,7 @@ from cxrlabel.types import Report, State
 from cxrlabel.zh.cues import clause_state
 from cxrlabel.zh.labeler import ChineseLabeler
 from cxrlabel.zh.regions import decide_regions
-from cxrlabel.zh.text import normalise, split_clauses, split_items, split_sentences, strip_variables
+from cxrlabel.zh.text import find_sections, normalise, split_clauses, split_items, split_sentences, strip_variables
 
 
 def dong(diagnosis):
@@ -188,3 +188,12 @@ def test_txt_reports_with_headers_in_utf8_and_gbk(tmp_path):
     assert regions_rows["p1"]["lungs"] == "1" and regions_rows["p1"]["heart"] == "0"
     errors = {r["id"]: r["reason"] for r in csv.DictReader(open(out / "dong10" / "errors.csv", encoding="utf-8"))}
     assert set(errors) == {"p3", "p4"} and "Chinese" in errors["p3"]
+
+
+def test_section_headers_in_several_styles():
+    for text in ("影像所见：两侧胸廓对称。心影增大。诊断：心影增大",
+                 "【影像表现】两侧胸廓对称。心影增大。【印象】心影增大",
+                 "检查所见\n两侧胸廓对称。心影增大。\n诊断意见\n心影增大"):
+        assert find_sections(Report("r", text)) == {"findings": "两侧胸廓对称。心影增大", "diagnosis": "心影增大"}, text
+    # no header: a short text is a diagnosis, a long one findings
+    assert find_sections(Report("r", "两肺纹理增多")) == {"diagnosis": "两肺纹理增多"}

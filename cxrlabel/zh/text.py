@@ -41,7 +41,9 @@ def text_rules() -> TextRules:
         clause_split=re.compile("[" + re.escape(data["clause_separators"]) + "]+"),
         item_split=re.compile("[" + re.escape(data["item_separators"]) + "]+"),
         variables=re.compile(data["variable_pattern"], re.IGNORECASE),
-        headers=re.compile(rf"(?:^|(?<=[\s。]))({header_alternatives})\s*[:：]"),
+        # "诊断：" / "诊断:" after a break, "【诊断】" / "[诊断]" anywhere, or "诊断" alone on its line
+        headers=re.compile(rf"(?:(?:^|(?<=[\s。]))({header_alternatives})\s*[:：]|[【\[]\s*({header_alternatives})\s*[】\]]"
+                           rf"|^[ \t]*({header_alternatives})[ \t]*$)", re.MULTILINE),
         header_names=names,
     )
 
@@ -108,6 +110,6 @@ def find_sections(report: Report) -> dict[str, str]:
     sections: dict[str, str] = {}
     for i, match in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        name = rules.header_names[match.group(1)]
+        name = rules.header_names[next(group for group in match.groups() if group)]
         sections[name] = (sections.get(name, "") + "。" + text[match.end():end]).strip("。 \n")
     return sections
