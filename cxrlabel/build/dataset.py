@@ -549,7 +549,8 @@ def dataset_card(summary: dict, checksums: dict[str, str], descriptions: dict[st
         f"- splits by patient (no patient in two splits), ratios {summary['split_ratios']}, seed {summary['seed']}",
         "- `patient_id` and `source_path` are keyed hashes (HMAC-SHA256 with a secret that is not stored here); "
         f"report ids {'are keyed hashes too' if summary['report_ids_hashed'] else 'are as mined'}",
-        f"- features: {'`image`, ' if summary['images'] else ''}`labels` (indices of the positive labels; names in the ClassLabel feature), "
+        f"- features: {'`image`, ' if summary['images'] else ''}`labels` (indices of the positive labels; "
+        "names in the ClassLabel feature), "
         "`label_states` (positive / negative / uncertain / empty per label, label order), `report_id`, "
         "`patient_id`, `view`, `findings`, `impression`, `source_path`",
         "- load with `datasets.load_from_disk(PATH)`; parquet shards under `parquet/<split>/`; problems in "
