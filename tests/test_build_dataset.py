@@ -120,6 +120,7 @@ def test_dicom_tag_build_has_the_features_and_no_phi(tmp_path):
     assert sum(r == "DICOM has no pixel data" for r in reasons.values()) == 1
     summary = json.loads((out / "summary.json").read_text())
     assert summary["excluded_views"] == 1 and summary["errors"] == len(reasons)
+    assert summary["patient_id_from"] == {"DICOM PatientID": 3}
     assert sum(s["positive"]["Effusion"] for s in summary["splits"].values()) == 1
     assert sum(s["uncertain"]["Effusion"] for s in summary["splits"].values()) == 1
     # the data holder's map (outside the dataset) leads back from re-keyed names to the files
@@ -163,6 +164,7 @@ def test_manifest_faults_views_and_label_file_problems(tmp_path):
     rows = rows_of(out)
     assert [r["report_id"] for r in rows] == ["1"]  # b lateral out, 2 missing, 9 no report, 3 view unknown
     assert rows[0]["label_states"] == ["positive", "uncertain"] and rows[0]["view"] == "Frontal"
+    assert json.loads((out / "summary.json").read_text())["patient_id_from"] == {"manifest": 1}
     errors = errors_of(out)
     by_report = {}
     for error in errors:

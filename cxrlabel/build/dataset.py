@@ -255,6 +255,7 @@ class DatasetBuilder:
         self.excluded_views = 0
         self.patient_source: Counter = Counter()
         self.sources: list[str] | None = None  # original paths, collected only for --source-map
+        self.patient_origin = "manifest"  # where ImageRef.patient comes from: the manifest or the DICOM header
 
     # -- privacy helpers -------------------------------------------------------------------------------------
     def _report_key(self, report_id: str) -> str:
@@ -270,6 +271,7 @@ class DatasetBuilder:
         """The rows to write (images to decode, or text-only rows); pairing problems are recorded."""
         if images is not None and not images.is_dir():
             raise UserError(f"{images}: images folder not found")
+        self.patient_origin = "manifest" if manifest is not None else "DICOM PatientID"
         if images is not None and manifest is None:
             files = image_files(images)
             task = progress.add_task("reading DICOM headers", total=len(files)) if progress else None
@@ -309,9 +311,11 @@ class DatasetBuilder:
         digest = hashlib.sha256()
         settings = {k: v for k, v in asdict(self.options).items() if k not in ("out", "workers", "resume")}
         digest.update(json.dumps({**settings, "images": with_images, "version": __version__}, default=str).encode())
-        digest.update(self.labels_csv.read_bytes())
-        if self.reports is not None and self.reports.is_file():
-            digest.update(self.reports.read_bytes())
+        for path in (self.labels_csv, self.reports):
+            if path is not None and path.is_file():
+                with open(path, "rb") as handle:  # in 1 MiB blocks: a large reports file is not read whole
+                    while block := handle.read(1 << 20):
+                        digest.update(block)
         for ref in refs:
             digest.update("\0".join((ref.report_id, ref.relative, ref.view, ref.patient, "\n")).encode())
         return digest.hexdigest()
@@ -398,7 +402,7 @@ class DatasetBuilder:
                                                   "view unknown (--views frontal keeps PA / AP only)"))
                 continue
             patient = ref.patient or tags.get("PatientID", "")
-            patient_source["manifest" if ref.patient else "DICOM PatientID" if patient else "report id"] += 1
+            patient_source[(self.patient_origin if ref.patient else "DICOM PatientID") if patient else "report id"] += 1
             row = self._row(ref, patient, view, texts)
             if png is not None:
                 row["image"] = {"bytes": png, "path": row["source_path"]}
