@@ -196,7 +196,7 @@ def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp
     if resume:
         if not last.exists():
             raise UserError(f"--resume: {last} does not exist")
-        state = torch.load(last, map_location=device, weights_only=False)
+        state = torch.load(last, map_location="cpu", weights_only=False)  # RNG states must stay CPU tensors
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
