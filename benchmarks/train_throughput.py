@@ -6,11 +6,12 @@ Three measurements, each printed as one line (random init; nothing is downloaded
 - model-bound: random input tensors already on the device, ResNet-50 and ResNet-18, fp32 and (on a GPU, or with
   --dtypes) bf16 autocast; on CUDA channels_last, and fp32 means torch's default (TF32 convolutions) unless
   `fp32-strict` is asked for (TF32 off). Optional `--compile` adds torch.compile variants.
-- loader-bound: the real input pipeline (PNG decode, antialiased resize to 256, random 224 crop, grey → 3 channels,
-  normalisation) over synthetic 1024² 8-bit PNGs (smooth shapes + noise, ChestX-ray14's size and depth) through a
-  DataLoader with N worker processes, no model.
+- loader-bound: the real input pipeline (workers: PNG decode, antialiased resize to 256, random 224 crop, grey
+  float16; then on the device: grey → 3 channels and normalisation) over synthetic 1024² 8-bit PNGs (smooth shapes
+  + noise, ChestX-ray14's size and depth) through a DataLoader with N worker processes, no model.
 - end-to-end: that DataLoader feeding ResNet-50 training steps (bf16 on a GPU, fp32 on CPU), pinned memory.
-Warm-up steps are excluded; CUDA work is synchronised before reading the clock.
+Warm-up steps are excluded (for loaders: the first batch and the 2 per worker prefetched meanwhile); CUDA work is
+synchronised before reading the clock.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cxrtrain.data import ChestXrayDataset, Preprocessing
+from cxrtrain.data import ChestXrayDataset, Preprocessing, model_input
 from cxrtrain.losses import wcel_loss
 from cxrtrain.model import ChestXrayNet, random_backbone
 
@@ -93,31 +94,27 @@ def model_bound(name: str, dtype: str, batch: int, size: int, steps: int, device
     return batch * steps / (time.perf_counter() - started)
 
 
-def make_loader(rows: PngRows, batch: int, workers: int, device: torch.device):
+def make_loader(rows: PngRows, batch: int, workers: int, device: torch.device, count: int):
+    """`count` batches in one epoch (drawn with replacement), so that every worker has batches to make: a
+    DataLoader hands each batch to one worker, and an epoch of few batches would cap the parallelism."""
     data = ChestXrayDataset(rows, N_LABELS, Preprocessing(), train=True)
-    return torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True, num_workers=workers,
-                                       pin_memory=device.type == "cuda", persistent_workers=workers > 0,
-                                       drop_last=True)
+    sampler = torch.utils.data.RandomSampler(data, replacement=True, num_samples=batch * count)
+    return torch.utils.data.DataLoader(data, batch_size=batch, sampler=sampler, num_workers=workers,
+                                       pin_memory=device.type == "cuda", drop_last=True)
 
 
-def batches(loader, count: int):
-    """`count` batches, cycling over the loader's epochs."""
-    produced = 0
-    while True:
-        for item in loader:
-            yield item
-            produced += 1
-            if produced == count:
-                return
+def warm_up_batches(workers: int) -> int:
+    """Batches to draw before timing: the first, and every batch the workers prefetched (2 each) meanwhile."""
+    return 2 * workers + 2
 
 
 def loader_bound(rows: PngRows, batch: int, steps: int, workers: int, device: torch.device) -> float:
-    loader = make_loader(rows, batch, workers, device)
-    iterator = batches(loader, steps + 1)
-    next(iterator)  # workers started, first batch out
+    iterator = iter(make_loader(rows, batch, workers, device, steps + warm_up_batches(workers)))
+    for _ in range(warm_up_batches(workers)):
+        next(iterator)
     started, seen = time.perf_counter(), 0
     for images, _ in iterator:
-        images = images.to(device, non_blocking=True)
+        images = model_input(images, Preprocessing(), device)
         seen += len(images)
     sync(device)
     return seen / (time.perf_counter() - started)
@@ -125,18 +122,17 @@ def loader_bound(rows: PngRows, batch: int, steps: int, workers: int, device: to
 
 def end_to_end(rows: PngRows, name: str, batch: int, steps: int, workers: int, device: torch.device) -> float:
     model, optimizer = make_model(name, device, False)
-    loader = make_loader(rows, batch, workers, device)
+    warm = warm_up_batches(workers)
+    loader = make_loader(rows, batch, workers, device, steps + warm)
     bf16 = device.type == "cuda"
     seen, started = 0, None
-    for step, (images, labels) in enumerate(batches(loader, steps + 2)):
-        if step == 2:  # after two warm-up steps
+    for step, (images, labels) in enumerate(loader):
+        if step == warm:
             sync(device)
             started = time.perf_counter()
-        images = images.to(device, non_blocking=True)
-        if device.type == "cuda":
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = model_input(images, Preprocessing(), device)
         train_step(model, optimizer, images, labels.to(device, non_blocking=True), bf16)
-        seen += len(images) if step >= 2 else 0
+        seen += len(images) if step >= warm else 0
     sync(device)
     return seen / (time.perf_counter() - started)
 
@@ -150,7 +146,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--workers", default="0,2", help="DataLoader worker counts to try (comma-separated)")
-    parser.add_argument("--images", type=int, default=64, help="synthetic 1024² PNGs in the loader tests")
+    parser.add_argument("--images", type=int, default=64, help="synthetic PNGs in the loader tests")
+    parser.add_argument("--stored-size", default="1024", help="side(s) of the stored PNGs, e.g. 1024,512 "
+                        "(`cxrlabel build --size`)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (bf16 on a GPU)")
     parser.add_argument("--skip-end-to-end", action="store_true")
     options = parser.parse_args()
@@ -168,16 +166,18 @@ def main() -> None:
             dtype = "bf16" if device.type == "cuda" else "fp32"
             rate = model_bound(backbone, dtype, options.batch, options.size, options.steps, device, True)
             print(f"model-bound   {backbone:10s} {dtype + '+compile':11s}: {rate:8.1f} images/s", flush=True)
-    rows = PngRows(options.images)
-    print(f"synthetic PNGs: {len(rows)} × 1024², mean {np.mean([len(p) for p in rows.pngs]) / 1e3:.0f} kB", flush=True)
-    for count in workers:
-        rate = loader_bound(rows, options.batch, options.steps, count, device)
-        print(f"loader-bound  {count:2d} workers            : {rate:8.1f} images/s", flush=True)
-    if not options.skip_end_to_end:
-        name = options.backbones.split(",")[0]
+    for stored in (int(s) for s in options.stored_size.split(",")):
+        rows = PngRows(options.images, stored)
+        kilobytes = np.mean([len(p) for p in rows.pngs]) / 1e3
+        print(f"synthetic PNGs: {len(rows)} × {stored}², mean {kilobytes:.0f} kB", flush=True)
         for count in workers:
-            rate = end_to_end(rows, name, options.batch, options.steps, count, device)
-            print(f"end-to-end    {name:10s} {count:2d} workers: {rate:8.1f} images/s", flush=True)
+            rate = loader_bound(rows, options.batch, options.steps, count, device)
+            print(f"loader-bound  {stored:4d}² {count:2d} workers      : {rate:8.1f} images/s", flush=True)
+        if not options.skip_end_to_end:
+            name = options.backbones.split(",")[0]
+            for count in workers:
+                rate = end_to_end(rows, name, options.batch, options.steps, count, device)
+                print(f"end-to-end    {stored:4d}² {count:2d} workers {name}: {rate:8.1f} images/s", flush=True)
 
 
 if __name__ == "__main__":
