@@ -42,6 +42,8 @@ def test_cluster_command_writes_outputs(tmp_path):
     data = json.loads((out / "clusters.json").read_text())
     assert data["k"] == 3 and sum(c["size_clauses"] for c in data["clusters"]) == 12
     assert (out / "clusters.png").stat().st_size > 1000
+    svg = (out / "clusters.svg").read_text(encoding="utf-8")
+    assert all(cluster["medoid"] in svg for cluster in data["clusters"])  # medoid text kept as text
     assert "labels:" in (out / "clusters.yml").read_text(encoding="utf-8")
 
 

@@ -25,7 +25,8 @@ def cluster(
     """Cluster the distinct diagnosis clauses and write OUT/clusters.json (id, size in clauses and reports,
     medoid, top members), OUT/clusters.yml (cluster → label mapping to edit, in the shape of
     rules/zh/clusters.yml), OUT/labelset.yml (a label set using that mapping: `cxrlabel mine REPORTS
-    --lang zh --labels OUT/labelset.yml`) and OUT/clusters.png (cluster sizes with their medoid text)."""
+    --lang zh --labels OUT/labelset.yml`) and OUT/clusters.png / clusters.svg (cluster sizes with their medoid
+    text)."""
     from rich.console import Console
     from rich.progress import Progress
 
@@ -80,7 +81,8 @@ def cluster(
     mapping = write_mapping(summary, out / "clusters.yml")
     write_label_set(list(mapping), out / "labelset.yml", "clusters.yml")
     plot_clusters(summary, out / "clusters.png")
-    console.print(f"{k} clusters → {out}/clusters.json, clusters.yml (editable mapping), labelset.yml, clusters.png")
+    console.print(f"{k} clusters → {out}/clusters.json, clusters.yml (editable mapping), labelset.yml, "
+                  "clusters.png, clusters.svg")
 
 
 def write_mapping(summary: list[dict], path: Path) -> dict[str, list[str]]:
@@ -137,7 +139,11 @@ def write_label_set(labels: list[str], path: Path, mapping: str) -> None:
 
 
 def plot_clusters(summary: list[dict], path: Path) -> None:
-    """Horizontal bar chart of cluster sizes labelled with the medoid clause."""
+    """Horizontal bar chart of cluster sizes labelled with the medoid clause: PATH (PNG) and the same chart
+    as SVG beside it. The SVG keeps its text as text, so any viewer with a Chinese font shows the medoids;
+    the PNG shows them when matplotlib finds a CJK font here, else cluster ids (medoids in clusters.json)."""
+    import warnings
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -146,14 +152,19 @@ def plot_clusters(summary: list[dict], path: Path) -> None:
 
     cjk = [f.name for f in font_manager.fontManager.ttflist
            if any(key in f.name for key in ("CJK", "WenQuanYi", "Hei", "Song", "Noto Sans SC"))]
-    if cjk:
-        plt.rcParams["font.sans-serif"] = cjk[:1] + plt.rcParams["font.sans-serif"]
-    figure, axis = plt.subplots(figsize=(9, 0.45 * len(summary) + 1.5))
-    # without a CJK font installed, bars are named by cluster id (medoids are in clusters.json)
-    names = [f"{r['id']}: {r['medoid']}" if cjk else f"cluster {r['id']}" for r in summary][::-1]
-    axis.barh(names, [r["size_clauses"] for r in summary][::-1], color="#4c72b0")
-    axis.set_xlabel("clause occurrences")
-    axis.set_title("Diagnosis clause clusters" + (" (medoid text)" if cjk else " (medoids: clusters.json)"))
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    sizes = [r["size_clauses"] for r in summary][::-1]
+    with_text = [f"{r['id']}: {r['medoid']} ({r['size_reports']} reports)" for r in summary][::-1]
+    for target, names, font_type in (
+        (path, with_text if cjk else [f"cluster {r['id']}" for r in summary][::-1], "path"),
+        (path.with_suffix(".svg"), with_text, "none"),
+    ):
+        with plt.rc_context({"svg.fonttype": font_type,
+                             "font.sans-serif": cjk[:1] + plt.rcParams["font.sans-serif"]}), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # missing CJK glyphs when measuring without a font
+            figure, axis = plt.subplots(figsize=(9, 0.45 * len(summary) + 1.5))
+            axis.barh(names, sizes, color="#4c72b0")
+            axis.set_xlabel("clause occurrences")
+            axis.set_title("Diagnosis clause clusters: medoid clause and size")
+            figure.tight_layout()
+            figure.savefig(target, dpi=120)
+            plt.close(figure)
