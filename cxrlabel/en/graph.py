@@ -121,6 +121,10 @@ def _collapse_prepositions(graph: nx.DiGraph) -> None:
         preposition = "_".join(graph.nodes[c]["lemma"] for c in sorted(cases))
         for case in cases:
             graph.remove_edge(node, case)
+        if graph.in_degree(node) == 0:
+            # a fragment headed by the preposition's object ("without focal consolidation."): the
+            # preposition heads it, as in the spaCy analysis
+            graph.add_edge(min(cases), node, label=f"prep_{preposition}")
         for head in list(graph.predecessors(node)):
             if graph.edges[head, node]["label"] in PREPOSITION_ATTACHMENTS | {"prep"}:
                 graph.edges[head, node]["label"] = f"prep_{preposition}"
