@@ -3,6 +3,7 @@
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -152,3 +153,21 @@ def test_rules_lint(tmp_path):
     bad = invoke("rules", "lint", "--rules-dir", copy)
     assert bad.exit_code == 1
     assert f"{path}:{line}: duplicate rule id 'neg.modifier'" in " ".join(bad.output.split())
+
+
+def test_mine_the_shipped_examples(tmp_path):
+    """The README run command on examples/reports/en (12 OpenI reports and their README)."""
+    examples = Path(__file__).parents[1] / "examples" / "reports" / "en"
+    out = tmp_path / "out"
+    result = invoke("mine", examples, "--lang", "en", "--out", out)
+    assert result.exit_code == 0, result.output
+    with open(out / "labels.csv", newline="") as handle:
+        labels = {row["id"]: row for row in csv.DictReader(handle)}
+    assert set(labels) == {p.stem for p in examples.glob("*.txt")} and len(labels) == 12
+    assert "README.md" in (out / "errors.csv").read_text()
+    # clear-cut statements of the reports
+    assert labels["1"]["normal"] == "1"  # "Normal chest x-XXXX."
+    assert labels["1021"]["Pneumothorax"] == "1"  # "Recurrent right pneumothorax"
+    assert labels["1100"]["Cardiomegaly"] == "1"  # "Heart is large."
+    assert labels["1226"]["Pneumonia"] == "1" and labels["1226"]["Pneumothorax"] == "0"
+    assert labels["1303"]["Mass"] == "1" and labels["1303"]["Hernia"] == "1"
