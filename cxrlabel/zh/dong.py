@@ -98,7 +98,7 @@ def _best(text: str, exemplars: Exemplars, inside: bool) -> tuple[int, float, in
     cutoff = (1.0 - exemplars.max_distance) * 100.0
     best = None
     for _, _, index in process.extract(text, exemplars.texts, scorer=fuzz.partial_ratio, score_cutoff=cutoff,
-                                       limit=8):
+                                       limit=16):
         exemplar = exemplars.texts[index]
         if inside and len(exemplar) > len(text):
             continue

@@ -78,10 +78,8 @@ class ChineseLabeler:
         mentions: list[Mention] = []
         for sentence in split_sentences(diagnosis):
             found: list[tuple[int, Mention]] = []  # (clause index, mention)
-            states: list[State] = []
             for index, clause in enumerate(self._statements(split_clauses(sentence))):
                 state, cue = clause_state(clause)
-                states.append(state)
                 compound = compound_label(clause, self.mapping)
                 items = [(clause, Assignment(compound, clause, 0.0))] if compound else [
                     (item, assignment) for position, item in enumerate(split_items(clause))
