@@ -119,6 +119,8 @@ def test_several_findings_in_one_clause_and_continuation_items():
     assert positives(dong("两肺纹理增多、增粗及主动脉硬化")) == {"increased_lung_marking", "aortosclerosis"}
     # "增宽" after 、 continues the aorta item; it does not name the heart ("心影增宽")
     assert positives(dong("主动脉迂曲、增宽")) == {"aortosclerosis"}
+    assert positives(dong("主动脉迂曲，增宽")) == {"aortosclerosis"}
+    assert positives(dong("心影增大，胸水")) == {"increased_heart_shadow", "pleural_effusion"}  # a whole short term
     assert positives(dong("双肺纹理增多、模糊")) == {"increased_lung_marking"}
 
 

@@ -115,13 +115,13 @@ def assign_all(item: str, continuation: bool = False, mapping: Path | None = Non
                whole: bool = False) -> tuple[Assignment, ...]:
     """Every label named in an item: the nearest exemplar within the distance threshold, its span removed,
     then the leftover pieces again ("心影增大伴主动脉硬化" → two labels). Exemplars of text to ignore
-    consume their span without a label. Nothing near: no label ("other"). A `continuation` item (after
-    "、" in the same clause) shorter than MIN_REST only continues the item before it ("纹理增多、增粗",
-    "主动脉迂曲、增宽") and names nothing new. `whole`: only exemplars found whole in the item."""
+    consume their span without a label. Nothing near: no label ("other"). `whole`: only exemplars found
+    whole in the item. A `continuation` item (not the first of its sentence) shorter than MIN_REST is
+    matched whole only: it continues the item before it ("纹理增多、增粗", "主动脉迂曲，增宽") unless it
+    is a whole term itself ("胸水")."""
     exemplars = load_exemplars(mapping)
     pending = [clean(strip_cues(item), exemplars.strip_words)]
-    if continuation and len(pending[0]) < MIN_REST:
-        return ()
+    whole = whole or (continuation and len(pending[0]) < MIN_REST)
     found: list[Assignment] = []
     first = True
     while pending:

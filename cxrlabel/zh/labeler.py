@@ -83,7 +83,7 @@ class ChineseLabeler:
                 compound = compound_label(clause, self.mapping)
                 items = [(clause, Assignment(compound, clause, 0.0))] if compound else [
                     (item, assignment) for position, item in enumerate(split_items(clause))
-                    for assignment in assign_all(item, position > 0, self.mapping)]
+                    for assignment in assign_all(item, index > 0 or position > 0, self.mapping)]
                 for item, assignment in items:
                     rule = f"zh.exemplar:{assignment.exemplar}" + (f"|cue:{cue}" if cue else "")
                     start = clause.find(item)
