@@ -3,10 +3,11 @@
 Run from the repository root:
   .venv/bin/python benchmarks/build_throughput.py                 # bundled pydicom files, 1 and 2 workers
   .venv/bin/python benchmarks/build_throughput.py --fullsize 40   # + synthetic 2500×2048 12-bit DICOMs
-  .venv/bin/python benchmarks/build_throughput.py --memory        # + 10k / 100k-study and 300 / 1200-image RSS
+  .venv/bin/python benchmarks/build_throughput.py --memory        # + 300 / 1,200 / 3,000 images, 10k / 100k studies
 
 Each setting runs the installed `cxrlabel build` as a subprocess (interpreter start, pairing, decoding, PNG
 encoding, parquet shards and save_to_disk all included) and prints images/s = images / wall seconds, and the
+CPU seconds (user + sys of the command and its workers: the cost, whatever else runs on the machine), and the
 peak PSS summed over the process tree (main process + decoding workers), sampled every 0.1 s: all of it, and
 the heap part (Pss_Anon: without the memory-mapped Arrow / parquet files, whose pages the kernel can drop).
 Images: pydicom's bundled test files (read from disk, never downloaded: plain 16-bit, RLE, JPEG-LS, JPEG 2000,
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -62,6 +64,7 @@ def pss_kib(pid: int) -> np.ndarray:
 def run(args: list[str]) -> tuple[float, str]:
     """Wall seconds and 'peak PSS X MiB (heap Y MiB)' over the process tree of `cxrlabel ARGS`."""
     load = os.getloadavg()[0]  # other processes on the machine share its cores: printed beside each figure
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = np.zeros(2, dtype=np.int64)
@@ -72,7 +75,10 @@ def run(args: list[str]) -> tuple[float, str]:
     output = process.stdout.read()
     if process.returncode != 0:
         raise SystemExit(output)
-    return seconds, f"peak PSS {peak[0] / 1024:.0f} MiB (heap {peak[1] / 1024:.0f} MiB), load before {load:.1f}"
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and its (joined) decoding workers
+    cpu = sum(getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("ru_utime", "ru_stime"))
+    return seconds, (f"CPU {cpu:.1f} s, peak PSS {peak[0] / 1024:.0f} MiB (heap {peak[1] / 1024:.0f} MiB), "
+                     f"load before {load:.1f}")
 
 
 def write_inputs(work: Path, files: list[tuple[str, Path]], copies: int, texts: bool = False) -> tuple[Path, Path]:
@@ -93,10 +99,11 @@ def write_inputs(work: Path, files: list[tuple[str, Path]], copies: int, texts: 
     return labels, manifest
 
 
-def image_rates(work: Path, files: list[tuple[str, Path]], copies: int, size: int, label: str) -> None:
+def image_rates(work: Path, files: list[tuple[str, Path]], copies: int, size: int, label: str,
+                workers_list: tuple[int, ...] = (1, 2)) -> None:
     labels, manifest = write_inputs(work, files, copies)
     count = copies * len(files)
-    for workers in (1, 2):
+    for workers in workers_list:
         seconds, peak = run(["build", "--labels", str(labels), "--images", str(work / "images"), "--manifest",
                              str(manifest), "--out", str(work / f"ds{workers}"), "--id-salt", "bench", "--size",
                              str(size), "--workers", str(workers), "--shard-size", "200"])
@@ -185,8 +192,8 @@ def main() -> None:
             image_rates(root / "full", synthetic_chest(root / "synthetic"), options.fullsize, options.size,
                         "synthetic 2500×2048 12-bit")
         if options.memory:
-            for copies in (30, 120):  # 300 vs 1200 images at 1024²: peak memory should not grow with the count
-                image_rates(root / f"mem{copies}", bundled, copies, options.size, "memory check")
+            for copies in (30, 120, 300):  # 300 / 1,200 / 3,000 images at 1024²: memory should not grow with them
+                image_rates(root / f"mem{copies}", bundled, copies, options.size, "memory check", (1,))
             for studies in (10_000, 100_000):
                 memory(root / f"text{studies}", studies)
     finally:
