@@ -146,6 +146,7 @@ def test_negation_scope_and_hedges():
     assert positives(dong("肺气肿不明显；两肺纹理增多")) == {"increased_lung_marking"}
     assert positives(dong("两肺纹理增多未见胸腔积液")) == {"increased_lung_marking"}
     assert dong("心影未见增大")["increased_heart_shadow"] == State.NEGATIVE
+    assert dong("胸腔积液（－）")["pleural_effusion"] == State.NEGATIVE
     assert dong("疑支气管炎")["bronchitis"] == State.UNCERTAIN
     assert dong("不排除支气管炎")["bronchitis"] == State.UNCERTAIN
     # a recommendation does not hedge the finding before it
