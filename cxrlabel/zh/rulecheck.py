@@ -1,0 +1,56 @@
+"""Consistency checks of the Chinese rule files (rules/zh/*.yml against the dong10 / regions5 label sets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cxrlabel.labelsets import load_label_set
+from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel.zh.dong import clean
+
+
+def check_mapping(path: Path, label_set: str = "dong10") -> list[str]:
+    """Problems of a cluster → label mapping: labels the label set lacks, exemplars that clean to nothing
+    or to the same text under two labels (or under a label and `ignore`)."""
+    data = load_yaml(path)
+    names = set(load_label_set(label_set).names)
+    problems = [f"{path.name}: label {name!r} is not in label set {label_set}"
+                for section in ("labels", "compounds", "signs") for name in (data.get(section) or {})
+                if name not in names]
+    problems += [f"{path.name}: sign target {target!r} is not in label set {label_set}"
+                 for targets in (data.get("signs") or {}).values() for target in targets if target not in names]
+    strip_words = tuple(sorted(data.get("strip_words", []), key=len, reverse=True))
+    owner: dict[str, str] = {}
+    entries = [(label, text) for label, texts in data["labels"].items() for text in texts]
+    entries += [("ignore", text) for text in data.get("ignore", [])]
+    for label, text in entries:
+        cleaned = clean(text, strip_words)
+        if not cleaned:
+            problems.append(f"{path.name}: exemplar {text!r} ({label}) is empty once side/extent words are removed")
+        elif owner.setdefault(cleaned, label) != label:
+            problems.append(f"{path.name}: exemplar {text!r} is both {owner[cleaned]} and {label}")
+    return problems
+
+
+def check_rules() -> list[str]:
+    """Problems found in the shipped Chinese rule files; empty when they are consistent."""
+    problems = check_mapping(rules_path("zh", "clusters.yml"))
+    regions = load_yaml(rules_path("zh", "regions.yml"))["regions"]
+    expected = load_label_set("regions5").names
+    if sorted(regions) != sorted(expected):
+        problems.append(f"regions.yml: regions {sorted(regions)} differ from label set regions5 {sorted(expected)}")
+    for name, spec in regions.items():
+        problems += [f"regions.yml: region {name} has no {key}" for key in ("cues", "normal", "abnormal_terms")
+                     if not spec.get(key)]
+    normalize = load_yaml(rules_path("zh", "normalize.yml"))
+    for table in ("typos", "synonyms"):
+        keys = normalize[table]
+        problems += [f"normalize.yml: {table} {wrong!r} → {right!r} holds another variant ({key!r}), so the "
+                     f"result depends on replacement order" for wrong, right in keys.items() for key in keys
+                     if key in right and key != wrong]
+    cues = load_yaml(rules_path("zh", "negation.yml"))
+    problems += [f"negation.yml: {cue!r} is both a negation and an uncertainty cue"
+                 for cue in set(cues["negation"]) & set(cues["uncertainty"])]
+    problems += [f"negation.yml: pre_negation cue {cue!r} is not a negation cue"
+                 for cue in cues["pre_negation"] if cue not in cues["negation"]]
+    return problems
