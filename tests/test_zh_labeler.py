@@ -160,6 +160,9 @@ def test_regions_route_by_subject_and_read_synonyms():
     assert positives(regions("双肺纹理略增多，未见明显实变。")) == set()  # 双/略 = 两/稍: the normal template
     assert positives(regions("心影呈主动脉型。")) == {"heart"}  # the subject (心影) decides, not the longer cue
     assert positives(regions("两肺纹理增多未见实变影。")) == {"lungs"}
+    # statements on two regions joined in one clause are split; a negation covers the whole list
+    assert positives(regions("心影增大并主动脉结钙化。")) == {"heart", "aorta"}
+    assert positives(regions("未见心影增大及胸腔积液。")) == set()
     # one character from a normal template, but naming an abnormality the template lacks
     assert positives(regions("主动脉结增大。")) == {"aorta"}
     assert positives(regions("两肺野透过度增高。")) == {"lungs"}  # 透过度 = 透光度

@@ -77,13 +77,35 @@ def decide_clause(clause: str, region: Region, max_distance: float) -> tuple[boo
     return False, State.NEGATIVE, "zh.no_abnormal_term"
 
 
+JOINERS = ("并见", "伴有", "合并", "并", "伴", "及", "和", "与", "、")
+
+
+def split_coordinated(clause: str, regions: tuple[Region, ...]) -> list[str]:
+    """A clause joining statements on different regions ("心影增大并主动脉结钙化") cut before each joined
+    region's cue; not after a negation, which covers the whole list ("未见心影增大及胸腔积液"), and not
+    where a region word is only a description ("心影呈主动脉型": no joiner before it)."""
+    if not any(joiner in clause for joiner in JOINERS):
+        return [clause]
+    parts, start = [], 0
+    current = route(clause, regions)
+    for position in range(2, len(clause) - 1):
+        if not clause[start:position].endswith(JOINERS):
+            continue
+        cue_region = next((r for r in regions for cue in r.cues if clause.startswith(cue, position)), None)
+        if cue_region is None or cue_region is current or clause_state(clause[:position])[0] == State.NEGATIVE:
+            continue
+        parts.append(clause[start:position])
+        start, current = position, cue_region
+    return parts + [clause[start:]]
+
+
 def decide_regions(findings: str) -> list[RegionDecision]:
-    """One decision per routed clause of the findings text."""
+    """One decision per routed statement (clause, or part of a clause) of the findings text."""
     regions, max_distance = load_regions()
     decisions = []
     for sentence in split_sentences(findings):
         region = None  # a clause without a cue continues the region of the clause before it
-        for clause in split_clauses(sentence):
+        for clause in (part for whole in split_clauses(sentence) for part in split_coordinated(whole, regions)):
             region = route(clause, regions) or region
             if region is None:
                 continue
