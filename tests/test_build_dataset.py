@@ -229,6 +229,17 @@ def test_text_only_openi_build_with_reports_and_projections(tmp_path):
     assert all(len(splits) == 1 for splits in patients.values())
 
 
+def test_report_texts_from_columns_and_headers():
+    from cxrlabel.build.dataset import report_texts
+    from cxrlabel.types import Report
+
+    sections = {"findings": "两肺纹理增多。", "diagnosis": "两肺纹理增多"}
+    chinese = Report("1", "两肺纹理增多。\n两肺纹理增多", sections, "x")
+    assert report_texts(chinese, "zh") == ("两肺纹理增多。", "两肺纹理增多")
+    plain = Report("2", "Heart normal. No effusion.", {}, "x")
+    assert report_texts(plain, "en") == ("Heart normal. No effusion.", "")
+
+
 def test_patient_split_is_seeded_and_follows_the_ratios():
     ratios = (0.7, 0.1, 0.2)
     splits = [assign_split(f"p{i}", ratios, 0) for i in range(3000)]
@@ -310,10 +321,20 @@ def test_study_uid_pairing_and_16_bit_images(tmp_path):
 
 def test_hashed_report_ids_and_user_errors(tmp_path):
     labels = write_labels(tmp_path / "labels.csv", ["id", "Cardiomegaly"], [["ACC-SECRET", "1"]])
+    (tmp_path / "summary.json").write_text(json.dumps({"lang": "en", "label_set": "chestxray14"}))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "ACC-SECRET.txt").write_text("FINDINGS: Enlarged heart.\nIMPRESSION: Cardiomegaly.")
+    (reports / "DOE_JOHN.txt").write_text("  ")  # an empty report whose file name is a patient's
     out = tmp_path / "o"
-    assert invoke("--labels", str(labels), "--out", str(out), "--id-salt", "k", "--hash-report-ids").exit_code == 0
-    assert rows_of(out)[0]["report_id"].startswith("r_")
-    assert all(b"ACC-SECRET" not in p.read_bytes() for p in out.rglob("*") if p.is_file())
+    assert invoke("--labels", str(labels), "--reports", str(reports), "--out", str(out), "--id-salt", "k",
+                  "--hash-report-ids").exit_code == 0
+    [row] = rows_of(out)
+    assert row["report_id"].startswith("r_")
+    assert (row["findings"], row["impression"]) == ("Enlarged heart.", "Cardiomegaly.")  # split at the headers
+    assert [e["reason"] for e in errors_of(out)] == ["--reports record: empty report"]
+    for path in (p for p in out.rglob("*") if p.is_file()):
+        assert b"ACC-SECRET" not in path.read_bytes() and b"JOHN" not in path.read_bytes()
     result = CliRunner().invoke(app, ["build", "--labels", str(labels), "--out", str(tmp_path / "x")], env={})
     assert result.exit_code == 2 and "--id-salt" in result.output
     result = invoke("--labels", str(labels), "--out", str(tmp_path / "y"), "--id-salt", "k", "--split", "70/30")

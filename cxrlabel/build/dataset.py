@@ -32,7 +32,7 @@ from cxrlabel.build.splits import SPLITS, assign_split
 from cxrlabel.errors import UserError
 from cxrlabel.readers import iter_reports
 from cxrlabel.resources import rules_dir
-from cxrlabel.types import ReadError
+from cxrlabel.types import ReadError, Report
 
 STATE_NAMES = {"1": "positive", "0": "negative", "-1": "uncertain", "": ""}
 STATES = ("positive", "negative", "uncertain", "")
@@ -164,6 +164,23 @@ def rules_checksums(lang: str = "") -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in files}
 
 
+def report_texts(report: Report, lang: str) -> tuple[str, str]:
+    """(findings, impression) of a report: its section columns (a Chinese 诊断 / diagnosis is the impression);
+    English free text split at its FINDINGS: / IMPRESSION: headers; otherwise the whole text as findings."""
+    if report.sections:
+        return (report.sections.get("findings", ""),
+                report.sections.get("impression") or report.sections.get("diagnosis", ""))
+    if lang == "en":
+        from cxrlabel.en.sections import split_sections
+
+        parts: dict[str, list[str]] = {}
+        for section in split_sections(report):
+            parts.setdefault(section.name, []).append(section.text.strip())
+        if "findings" in parts or "impression" in parts:
+            return "\n".join(parts.get("findings", [])), "\n".join(parts.get("impression", []))
+    return report.text, ""
+
+
 class TextStore:
     """Findings / impression per report id in an on-disk SQLite table (flat memory for any number of reports)."""
 
@@ -172,14 +189,13 @@ class TextStore:
         self.db = sqlite3.connect(path)
         self.db.execute("CREATE TABLE texts (id TEXT PRIMARY KEY, findings TEXT, impression TEXT)")
 
-    def load(self, reports: Path, wanted: dict) -> list[Problem]:
+    def load(self, reports: Path, wanted: dict, lang: str = "") -> list[Problem]:
         problems, batch = [], []
         for item in iter_reports(reports):
             if isinstance(item, ReadError):  # the record's file name may be a patient's: re-keyed by the caller
                 problems.append(Problem("", item.source, f"--reports record: {item.reason}"))
             elif item.id in wanted:
-                findings = item.sections.get("findings", "") if item.sections else item.text
-                batch.append((item.id, findings, item.sections.get("impression", "")))
+                batch.append((item.id, *report_texts(item, lang)))
                 if len(batch) >= 5000:
                     self.db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?, ?)", batch)
                     batch.clear()
@@ -356,7 +372,7 @@ class DatasetBuilder:
         texts = TextStore(self.work / "texts.sqlite")
         if self.reports is not None:
             self.problems += [self._problem("", p.source, scrub(p.reason, p.source))
-                              for p in texts.load(self.reports, self.labels)]
+                              for p in texts.load(self.reports, self.labels, self.labeler.get("lang", ""))]
         chunks = list(_chunks(refs, self.options.shard_size))
         task = progress.add_task("building" if with_images else "building (text only)", total=len(refs)) \
             if progress else None
