@@ -1,12 +1,11 @@
-"""Chinese labeler on the development set: dong10 and regions5 scores, clustering purity, reports/s.
+"""Chinese labeler on the development set: dong10 and regions5 scores and clustering purity
+(throughput: benchmarks/zh_speed.py).
 
 Run: python benchmarks/zh_quality.py [REPORTS_CSV]   (default ../shared/data/zh/reports_dev.csv)
 
 Purity: distinct diagnosis clauses are clustered for k = 10..15; each clause occurrence in a report with
 exactly one gold dong10 label (normal included) takes that label as reference; purity = sum over clusters
 of the most common reference count / all counted occurrences.
-Speed: reports/s of `label_batch` over the whole set, one process, after a warm-up pass (the first call
-loads jieba's dictionary), and through the CLI runner with --workers 2.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import numpy as np
 from cxrlabel.labelsets import load_label_set
 from cxrlabel.metrics import score_labels
 from cxrlabel.readers import iter_reports
-from cxrlabel.runner import run_labeler
 from cxrlabel.types import Report, State
 from cxrlabel.zh.cluster import cluster_clauses, collect_clauses, distance_matrix, frequent_clauses, purity
 from cxrlabel.zh.labeler import ChineseLabeler
@@ -40,20 +38,12 @@ def main() -> None:
     reports = [r for r in iter_reports(path) if isinstance(r, Report)]
     for name in ("dong10", "regions5"):
         label_set = load_label_set(name)
-        labeler = ChineseLabeler(label_set)
-        labeler.label_batch(reports[:50])  # warm-up
-        started = time.perf_counter()
-        results = labeler.label_batch(reports)
-        one = len(reports) / (time.perf_counter() - started)
-        started = time.perf_counter()
-        n_two = sum(1 for _ in run_labeler(iter(reports), "zh", label_set, {}, workers=2, batch_size=256))
-        two = n_two / (time.perf_counter() - started)
+        results = ChineseLabeler(label_set).label_batch(reports)
         names = label_set.names
         truth = np.array([[int(gold[r.report_id][n]) for n in names] for r in results])
         pred = np.array([[int(r.labels.get(n) == State.POSITIVE) for n in names] for r in results])
         scores = score_labels(truth, pred, names)
-        print(f"\n{name}: {len(results)} reports, {one:.0f} reports/s (1 process), "
-              f"{two:.0f} reports/s (2 workers)")
+        print(f"\n{name}: {len(results)} reports")
         for label, row in scores["labels"].items():
             print(f"  {label:36s} P {row['precision']:.3f}  R {row['recall']:.3f}  F1 {row['f1']:.3f}  "
                   f"n {row['support']}")
