@@ -138,6 +138,7 @@ def test_synonyms_typos_and_compounds():
     # chronic bronchitis joined to emphysema in one clause is the compound (reported as emphysema) ...
     assert positives(dong("慢支并肺气肿")) == {"emphysema"}
     assert positives(dong("慢性支气管炎伴肺气肿")) == {"emphysema"}
+    assert positives(dong("两肺纹理增多、慢支、肺气肿")) == {"increased_lung_marking", "emphysema"}
     # ... two clauses are two diagnoses
     assert positives(dong("慢性支气管炎，肺气肿")) == {"bronchitis", "emphysema"}
 

@@ -34,6 +34,7 @@ class Assignment:
     label: str
     exemplar: str
     distance: float
+    rule: str = "zh.exemplar"  # or "zh.compound"
 
 
 def clean(text: str, strip_words: tuple[str, ...]) -> str:

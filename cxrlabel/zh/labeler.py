@@ -80,15 +80,12 @@ class ChineseLabeler:
             found: list[tuple[int, Mention]] = []  # (clause index, mention)
             for index, clause in enumerate(self._statements(split_clauses(sentence))):
                 state, cue = clause_state(clause)
-                compound = compound_label(clause, self.mapping)
-                items = [(clause, Assignment(compound, clause, 0.0))] if compound else [
-                    (item, assignment) for position, item in enumerate(split_items(clause))
-                    for assignment in assign_all(item, index > 0 or position > 0, self.mapping)]
-                for item, assignment in items:
-                    rule = f"zh.exemplar:{assignment.exemplar}" + (f"|cue:{cue}" if cue else "")
+                for item, assignment in self._assignments(clause, index > 0):
+                    rule = f"{assignment.rule}:{assignment.exemplar}" + (f"|cue:{cue}" if cue else "")
                     start = clause.find(item)
-                    found.append((index, Mention(report_id, assignment.label, "diagnosis", clause, start,
-                                                 start + len(item), item, state, rule)))
+                    start, end = (start, start + len(item)) if start >= 0 else (0, len(clause))
+                    found.append((index, Mention(report_id, assignment.label, "diagnosis", clause, start, end,
+                                                 clause[start:end], state, rule)))
             # a sign next to the uncertain diagnosis it points to shares that uncertainty
             # ("肋膈角变钝，胸腔少量积液待排", "胸腔积液待排，肋膈角变钝")
             for index, mention in found:
@@ -102,6 +99,27 @@ class ChineseLabeler:
                 mentions.append(mention)
         self._derive_normal(labels)
         return ReportResult(report_id, labels, mentions)
+
+    def _assignments(self, clause: str, later: bool) -> list[tuple[str, Assignment]]:
+        """(item, assignment) pairs of a clause: a compound diagnosis (the whole clause or two adjacent
+        items, "慢性支气管炎、肺气肿") as its one label, every other item by its exemplars."""
+        compound = compound_label(clause, self.mapping)
+        if compound:
+            return [(clause, Assignment(compound, clause, 0.0, "zh.compound"))]
+        items = split_items(clause)
+        found: list[tuple[str, Assignment]] = []
+        position = 0
+        while position < len(items):
+            pair = "、".join(items[position:position + 2])
+            compound = compound_label(pair, self.mapping) if position + 1 < len(items) else None
+            if compound:
+                found.append((pair, Assignment(compound, pair, 0.0, "zh.compound")))
+                position += 2
+                continue
+            continuation = later or position > 0
+            found += [(items[position], a) for a in assign_all(items[position], continuation, self.mapping)]
+            position += 1
+        return found
 
     def _statements(self, clauses: list[str]) -> list[str]:
         """Clauses, a clause cut before a mid-clause negation when the part before it names a label
