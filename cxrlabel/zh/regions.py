@@ -18,8 +18,8 @@ from cxrlabel.zh.text import canonical, split_clauses, split_sentences
 class Region:
     name: str
     cues: tuple[str, ...]
-    statements: tuple[str, ...]  # normal templates, then abnormal examples
-    n_normal: int
+    normal: tuple[str, ...]  # normal template statements (canonical spelling)
+    abnormal: tuple[str, ...]  # abnormal example statements
     abnormal_terms: frozenset[str]
 
 
@@ -36,9 +36,8 @@ class RegionDecision:
 def load_regions() -> tuple[tuple[Region, ...], float]:
     data = load_yaml(rules_path("zh", "regions.yml"))
     regions = tuple(
-        Region(name, tuple(spec["cues"]), tuple(canonical(t) for t in (*spec["normal"], *spec["abnormal"])),
-               len(spec["normal"]),
-               frozenset(canonical(t) for t in spec["abnormal_terms"]))
+        Region(name, tuple(spec["cues"]), tuple(canonical(t) for t in spec["normal"]),
+               tuple(canonical(t) for t in spec["abnormal"]), frozenset(canonical(t) for t in spec["abnormal_terms"]))
         for name, spec in data["regions"].items()
     )
     return regions, float(data["max_distance"])
@@ -63,11 +62,12 @@ def decide_clause(clause: str, region: Region, max_distance: float) -> tuple[boo
         return False, state, f"zh.negation:{cue}"
     text = canonical(clause)
     terms = sorted((t for t in region.abnormal_terms if t in text), key=len, reverse=True)
-    match = process.extractOne(text, region.statements, scorer=Levenshtein.normalized_distance)
-    if match is not None and match[1] <= max_distance:
-        statement, _, index = match
-        if index >= region.n_normal:
-            return True, state, f"zh.template:{statement}"
+    normal = process.extractOne(text, region.normal, scorer=Levenshtein.normalized_distance)
+    abnormal = process.extractOne(text, region.abnormal, scorer=Levenshtein.normalized_distance)
+    if abnormal is not None and abnormal[1] <= max_distance and (normal is None or abnormal[1] <= normal[1]):
+        return True, state, f"zh.template:{abnormal[0]}"  # as near an abnormal example as any normal template
+    if normal is not None and normal[1] <= max_distance:
+        statement = normal[0]
         # near a normal template but naming an abnormality it lacks ("主动脉结增大" vs "主动脉结不大")
         terms = [t for t in terms if t not in statement]
         if not terms:
