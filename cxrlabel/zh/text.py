@@ -15,7 +15,9 @@ NUMBERING = re.compile(
     r"[(（]\d{1,2}[)）]|(?:^|(?<=[\s。；;，,：:]))(?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）.、．](?!\d)"
 )
 CIRCLED = re.compile("[\u2460-\u2473\u2776-\u2793]")  # ① … ⑳, ❶ … ➓: NFKC would turn them into bare digits
-CJK_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")  # "两肺纹理增多 主动脉硬化"
+# a space is a clause break ("两肺纹理增多 主动脉硬化", "肺气肿? 心影增大") unless it stands between two
+# letters/digits ("0.5 cm")
+SPACE_BREAK = re.compile(r"(?<![A-Za-z0-9])\s+|\s+(?![A-Za-z0-9])")
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,8 @@ SENTENCE_SPLIT = re.compile(r"(?:[。；;!！\n]|\.(?!\d)|(?<!\d)\.)+")
 
 
 def _mark_boundaries(text: str) -> str:
-    """Numbering becomes a sentence end, a space between two Chinese characters a clause break."""
-    return CJK_SPACE.sub(",", NUMBERING.sub("。", text))
+    """Numbering becomes a sentence end, a space a clause break."""
+    return SPACE_BREAK.sub(",", NUMBERING.sub("。", text))
 
 
 def split_sentences(text: str) -> list[str]:
