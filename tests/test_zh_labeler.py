@@ -42,6 +42,16 @@ def test_typos_and_full_width_are_normalised():
     assert normalise("主动脉节钙化；") == "主动脉结钙化;"
 
 
+def test_traditional_script_reports():
+    text = ("影像所見：兩側胸廓對稱。雙肺紋理增多。心影增大。\n"
+            "診斷：1.兩肺紋理增多 2.慢性支氣管炎、肺氣腫 3.未見胸腔積液")
+    assert normalise("肋膈角變鈍") == "肋膈角变钝"
+    labeler = ChineseLabeler(load_label_set("dong10"))
+    labels = labeler.label_batch([Report("r", text)])[0].labels
+    assert positives(labels) == {"increased_lung_marking", "emphysema"}
+    assert labels["pleural_effusion"] == State.NEGATIVE
+
+
 def test_negation_and_uncertainty_cues():
     assert clause_state("未见胸腔积液")[0] == State.NEGATIVE
     assert clause_state("心影不大")[0] == State.NEGATIVE

@@ -48,6 +48,8 @@ def check_rules() -> list[str]:
         problems += [f"normalize.yml: {table} {wrong!r} → {right!r} holds another variant ({key!r}), so the "
                      f"result depends on replacement order" for wrong, right in keys.items() for key in keys
                      if key in right and key != wrong]
+    problems += [f"normalize.yml: traditional {pair!r} is not a traditional/simplified character pair"
+                 for pair in normalize["traditional"].split() if len(pair) != 2 or pair[0] == pair[1]]
     cues = load_yaml(rules_path("zh", "negation.yml"))
     problems += [f"negation.yml: {cue!r} is both a negation and an uncertainty cue"
                  for cue in set(cues["negation"]) & set(cues["uncertainty"])]

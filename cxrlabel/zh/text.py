@@ -22,6 +22,7 @@ SPACE_BREAK = re.compile(r"(?<![A-Za-z0-9])\s+|\s+(?![A-Za-z0-9])")
 
 @dataclass(frozen=True)
 class TextRules:
+    traditional: dict[int, str]  # str.translate table, traditional → simplified characters
     typos: tuple[tuple[str, str], ...]
     synonyms: tuple[tuple[str, str], ...]
     clause_split: re.Pattern
@@ -38,6 +39,7 @@ def text_rules() -> TextRules:
     names = {variant: name for name, variants in sections.items() for variant in variants}
     header_alternatives = "|".join(re.escape(v) for v in sorted(names, key=len, reverse=True))
     return TextRules(
+        traditional=str.maketrans({pair[0]: pair[1] for pair in data["traditional"].split()}),
         typos=tuple(sorted(data["typos"].items(), key=lambda kv: len(kv[0]), reverse=True)),
         synonyms=tuple(sorted(data["synonyms"].items(), key=lambda kv: len(kv[0]), reverse=True)),
         clause_split=re.compile("[" + re.escape(data["clause_separators"]) + "]+"),
@@ -51,9 +53,11 @@ def text_rules() -> TextRules:
 
 
 def normalise(text: str) -> str:
-    """NFKC (full-width → half-width), then known typo variants replaced by the standard term."""
-    text = unicodedata.normalize("NFKC", CIRCLED.sub("。", text))
-    for wrong, right in text_rules().typos:
+    """NFKC (full-width → half-width), traditional characters → simplified, then known typo variants
+    replaced by the standard term."""
+    rules = text_rules()
+    text = unicodedata.normalize("NFKC", CIRCLED.sub("。", text)).translate(rules.traditional)
+    for wrong, right in rules.typos:
         text = text.replace(wrong, right)
     return text
 
