@@ -59,11 +59,25 @@ def random_backbone(name: str) -> nn.Module:
 
 
 def pretrained_backbone(source: str) -> nn.Module:
-    """Weights and architecture of a hub checkpoint or local folder (the last stage's feature map is used)."""
+    """Weights and architecture of a hub checkpoint or local folder (the last stage's feature map is used).
+
+    A hub name is read from the local hub cache when there; otherwise one quick metadata request checks that the
+    hub answers before downloading (an unreachable hub fails at once instead of after transformers' retries)."""
+    if not Path(source).exists():
+        try:
+            return _from_pretrained(source, local_files_only=True)
+        except OSError:
+            from huggingface_hub import model_info
+
+            model_info(source, timeout=10)
+    return _from_pretrained(source)
+
+
+def _from_pretrained(source: str, **options) -> nn.Module:
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(source)
-    return backbone_class(config).from_pretrained(source)
+    config = AutoConfig.from_pretrained(source, **options)
+    return backbone_class(config).from_pretrained(source, **options)
 
 
 def load_backbone(name: str, pretrained: str) -> tuple[nn.Module, str]:
