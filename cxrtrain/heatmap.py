@@ -128,7 +128,7 @@ def localisation_scores(gold: dict[tuple[str, str], list[Box]],
 
 def image_items(target: str, checkpoint: dict, gold_keys: set[str], max_images: int) -> list[tuple[str, object]]:
     """(key, PIL image) pairs: one image file, the images of a folder, or rows of a dataset split (key = the file
-    name / report id; rows named in the gold boxes first)."""
+    name, or the report id / source file name of a row; with gold boxes, only the images they name)."""
     from PIL import Image
 
     from cxrlabel.build.images import RASTER_SUFFIXES, read_image
@@ -153,7 +153,10 @@ def image_items(target: str, checkpoint: dict, gold_keys: set[str], max_images: 
         keys = [keys[i] if keys[i] in gold_keys else names[i] for i in range(len(split))]
     else:
         wanted = list(range(min(max_images, len(split))))
-    return [(keys[i], split[i]["image"]) for i in wanted]
+    first = {}
+    for i in wanted:  # a report with several images: its first image (the key names one image)
+        first.setdefault(keys[i], i)
+    return [(key, split[i]["image"]) for key, i in first.items()]
 
 
 def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple[float, ...] = (60.0, 180.0),
