@@ -46,10 +46,15 @@ def backbone_class(config) -> type:
 
 
 def random_backbone(name: str) -> nn.Module:
-    """A randomly initialised backbone of a known architecture (CONFIGS / ALIASES)."""
+    """A randomly initialised backbone of a known architecture (CONFIGS / ALIASES, or a local checkpoint's config)."""
     from transformers import ConvNextConfig, ResNetConfig
 
     name = ALIASES.get(name, name)
+    if Path(name).is_dir():  # a local checkpoint folder: its architecture, fresh weights
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(name)
+        return backbone_class(config)(config)
     if name not in CONFIGS:
         raise UserError(f"no built-in configuration for {name!r}: choose one of {', '.join(CONFIGS)} "
                         f"(or {', '.join(ALIASES)}), or give --pretrained with a reachable checkpoint")

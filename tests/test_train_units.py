@@ -171,6 +171,9 @@ def test_backbone_falls_back_to_random_init_offline_and_loads_local_weights(tmp_
     loaded, note = load_backbone("tiny", str(tmp_path / "ckpt"))
     assert "weights from" in note
     assert torch.equal(loaded.embedder.embedder.convolution.weight, reference.embedder.embedder.convolution.weight)
+    fresh, note = load_backbone(str(tmp_path / "ckpt"), "none")
+    assert "random" in note and fresh.channels == [16]
+    assert not torch.equal(fresh.embedder.embedder.convolution.weight, reference.embedder.embedder.convolution.weight)
     (tmp_path / "broken").mkdir()
     with pytest.raises(UserError, match="not a loadable"):
         load_backbone("tiny", str(tmp_path / "broken"))
