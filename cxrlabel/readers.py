@@ -5,7 +5,6 @@ Nothing loads the whole corpus: every reader yields one record at a time.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import sys
@@ -35,15 +34,33 @@ SNIFF_BYTES = 1 << 20
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
-def detect_encoding(sample: bytes) -> str:
-    """Pick the encoding of a byte sample: UTF-8 (with or without BOM), else GB18030, else a guess."""
-    for encoding in ("utf-8-sig", "gb18030"):
-        decoder = codecs.getincrementaldecoder(encoding)()
+def _undecodable_lines(lines: list[bytes], encoding: str) -> int:
+    bad = 0
+    for line in lines:
         try:
-            decoder.decode(sample, final=False)  # a multibyte char cut at the end is not an error
-            return encoding
+            line.decode(encoding)
         except UnicodeDecodeError:
-            continue
+            bad += 1
+    return bad
+
+
+def detect_encoding(sample: bytes, truncated: bool = False) -> str:
+    """Pick the encoding of a byte sample: UTF-8 (with or without BOM), else GB18030, else a guess.
+
+    A table that is UTF-8 or GB18030 except for a few corrupt lines keeps that encoding (those
+    records then go to errors.csv) instead of being decoded as a single-byte code page.
+    """
+    lines = sample.splitlines()
+    if truncated and lines:
+        lines.pop()  # the last line may end inside a multibyte character
+    tolerated = max(1, len(lines) // 100)
+    counts = {encoding: _undecodable_lines(lines, encoding) for encoding in ("utf-8-sig", "gb18030")}
+    for encoding, bad in counts.items():
+        if bad == 0:
+            return encoding
+    encoding, bad = min(counts.items(), key=lambda item: item[1])  # ties keep UTF-8
+    if bad <= tolerated:
+        return encoding
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()
@@ -92,7 +109,8 @@ def _iter_txt_dir(folder: Path, max_chars: int) -> Iterator[Report | ReadError]:
 
 def _open_text(path: Path):
     with open(path, "rb") as handle:
-        encoding = detect_encoding(handle.read(SNIFF_BYTES))
+        sample = handle.read(SNIFF_BYTES)
+        encoding = detect_encoding(sample, truncated=len(sample) == SNIFF_BYTES)
     # Bytes that do not decode become U+FFFD and that record goes to errors.csv.
     return open(path, encoding=encoding, errors="replace", newline="")
 

@@ -133,14 +133,21 @@ def test_undecodable_txt_file(tmp_path):
     assert isinstance(item, ReadError) and "undecodable" in item.reason
 
 
-@pytest.mark.xfail(strict=True, reason="readers: a few bad bytes make charset_normalizer pick a single-byte "
-                   "code page for the whole file, so bad rows are decoded as mojibake instead of errors.csv")
 def test_one_corrupt_csv_row_goes_to_errors_and_the_rest_stays_utf8(tmp_path):
     path = tmp_path / "t.csv"
     path.write_bytes(b"uid,findings\n1,No effusion \xff\xfe.\n" + "2,Lungs clear. 心影不大。\n".encode())
     items = by_id(iter_reports(path))
     assert isinstance(items["1"], ReadError)
     assert items["2"].text == "Lungs clear. 心影不大。"
+
+
+def test_one_corrupt_row_in_a_gb18030_table_goes_to_errors(tmp_path):
+    path = tmp_path / "gbk.csv"
+    rows = "".join(f"{i},双肺纹理清晰，心影不大。\n" for i in range(3, 60))
+    path.write_bytes(b"uid,findings\n" + b"1,\xff\xff\n" + rows.encode("gb18030"))
+    items = by_id(iter_reports(path))
+    assert isinstance(items["1"], ReadError)
+    assert items["3"].text == "双肺纹理清晰，心影不大。"
 
 
 def test_max_chars(tmp_path):
