@@ -9,6 +9,7 @@ import yaml
 
 from cxrlabel.en.rules import load_rule_file
 from cxrlabel.resources import rules_dir as installed_rules_dir
+from cxrlabel.zh.rulecheck import check_rules
 
 FINDING_KEYS = {"name", "cuis", "phrases", "regex", "exclude", "exclude_regex", "abnormal"}
 LABELSET_KEYS = {"name", "lang", "labels", "description", "method"}
@@ -127,4 +128,10 @@ def lint_rules(folder: Path | None = None) -> list[str]:
     for path in sorted(root.rglob("*.y*ml")):
         if path.parent not in checked:
             _load(path, problems)  # every other data file must at least be valid YAML
+    zh = root / "zh"
+    if zh.is_dir() and not any(problem.startswith(str(zh)) for problem in problems):
+        try:
+            problems += [f"{zh}/{problem}" for problem in check_rules(root)]
+        except (KeyError, TypeError, AttributeError) as exc:
+            problems.append(f"{zh}: a Chinese rule file lacks an expected section: {exc}")
     return problems

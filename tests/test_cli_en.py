@@ -155,6 +155,16 @@ def test_rules_lint(tmp_path):
     assert f"{path}:{line}: duplicate rule id 'neg.modifier'" in " ".join(bad.output.split())
 
 
+def test_rules_lint_checks_the_chinese_rules(tmp_path):
+    copy = tmp_path / "rules"
+    shutil.copytree(rules_dir(), copy)
+    negation = copy / "zh" / "negation.yml"
+    negation.write_text(negation.read_text().replace("uncertainty:\n", "uncertainty:\n  - 未见\n", 1))
+    bad = invoke("rules", "lint", "--rules-dir", copy)
+    assert bad.exit_code == 1
+    assert "'未见' is both a negation and an uncertainty cue" in " ".join(bad.output.split())
+
+
 def test_mine_the_shipped_examples(tmp_path):
     """The README run command on examples/reports/en (12 OpenI reports and their README)."""
     examples = Path(__file__).parents[1] / "examples" / "reports" / "en"

@@ -32,17 +32,18 @@ def check_mapping(path: Path, label_set: str = "dong10") -> list[str]:
     return problems
 
 
-def check_rules() -> list[str]:
-    """Problems found in the shipped Chinese rule files; empty when they are consistent."""
-    problems = check_mapping(rules_path("zh", "clusters.yml"))
-    regions = load_yaml(rules_path("zh", "regions.yml"))["regions"]
+def check_rules(root: Path | None = None) -> list[str]:
+    """Problems found in the Chinese rule files under `root` (default: the rules in use); empty when consistent."""
+    zh = Path(root) / "zh" if root else rules_path("zh")
+    problems = check_mapping(zh / "clusters.yml")
+    regions = load_yaml(zh / "regions.yml")["regions"]
     expected = load_label_set("regions5").names
     if sorted(regions) != sorted(expected):
         problems.append(f"regions.yml: regions {sorted(regions)} differ from label set regions5 {sorted(expected)}")
     for name, spec in regions.items():
         problems += [f"regions.yml: region {name} has no {key}" for key in ("cues", "normal", "abnormal_terms")
                      if not spec.get(key)]
-    normalize = load_yaml(rules_path("zh", "normalize.yml"))
+    normalize = load_yaml(zh / "normalize.yml")
     for table in ("typos", "synonyms"):
         keys = normalize[table]
         problems += [f"normalize.yml: {table} {wrong!r} → {right!r} holds another variant ({key!r}), so the "
@@ -50,7 +51,7 @@ def check_rules() -> list[str]:
                      if key in right and key != wrong]
     problems += [f"normalize.yml: traditional {pair!r} is not a traditional/simplified character pair"
                  for pair in normalize["traditional"].split() if len(pair) != 2 or pair[0] == pair[1]]
-    cues = load_yaml(rules_path("zh", "negation.yml"))
+    cues = load_yaml(zh / "negation.yml")
     problems += [f"negation.yml: {cue!r} is both a negation and an uncertainty cue"
                  for cue in set(cues["negation"]) & set(cues["uncertainty"])]
     problems += [f"negation.yml: pre_negation cue {cue!r} is not a negation cue"
