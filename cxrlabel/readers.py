@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -34,33 +35,39 @@ SNIFF_BYTES = 1 << 20
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
-def _undecodable_lines(lines: list[bytes], encoding: str) -> int:
-    bad = 0
+# Chinese text decoded from GB18030 has runs of CJK characters; a Latin-1 "é" before a letter also
+# decodes as GB18030, but to one CJK character alone between Latin letters.
+CJK_RUN = re.compile(r"[\u3400-\u9fff]{2}")
+
+
+def _decoding_evidence(lines: list[bytes], encoding: str) -> tuple[int, int]:
+    """(lines that do not decode, lines with non-ASCII text that do) under an encoding."""
+    bad = multibyte = 0
     for line in lines:
         try:
-            line.decode(encoding)
+            text = line.decode(encoding)
         except UnicodeDecodeError:
             bad += 1
-    return bad
+            continue
+        if not line.isascii():
+            multibyte += encoding != "gb18030" or bool(CJK_RUN.search(text))
+    return bad, multibyte
 
 
 def detect_encoding(sample: bytes, truncated: bool = False) -> str:
-    """Pick the encoding of a byte sample: UTF-8 (with or without BOM), else GB18030, else a guess.
+    """Pick the encoding of a byte sample: UTF-8 (with or without BOM), else GB18030 (text with CJK runs), else a guess.
 
-    A table that is UTF-8 or GB18030 except for a few corrupt lines keeps that encoding (those
-    records then go to errors.csv) instead of being decoded as a single-byte code page.
+    A table with non-ASCII lines in UTF-8 (or GB18030) and a few corrupt lines keeps that encoding (the
+    corrupt records then go to errors.csv) instead of being decoded as a single-byte code page.
     """
     lines = sample.splitlines()
     if truncated and lines:
         lines.pop()  # the last line may end inside a multibyte character
     tolerated = max(1, len(lines) // 100)
-    counts = {encoding: _undecodable_lines(lines, encoding) for encoding in ("utf-8-sig", "gb18030")}
-    for encoding, bad in counts.items():
-        if bad == 0:
+    for encoding in ("utf-8-sig", "gb18030"):
+        bad, multibyte = _decoding_evidence(lines, encoding)
+        if (bad == 0 and (multibyte or encoding == "utf-8-sig")) or (bad <= tolerated and multibyte):
             return encoding
-    encoding, bad = min(counts.items(), key=lambda item: item[1])  # ties keep UTF-8
-    if bad <= tolerated:
-        return encoding
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()

@@ -141,6 +141,14 @@ def test_one_corrupt_csv_row_goes_to_errors_and_the_rest_stays_utf8(tmp_path):
     assert items["2"].text == "Lungs clear. 心影不大。"
 
 
+def test_a_latin1_table_with_one_accented_row_is_decoded_not_rejected(tmp_path):
+    path = tmp_path / "latin.csv"
+    rows = "".join(f"{i},Lungs are clear.\n" for i in range(2, 40))
+    path.write_bytes(("uid,findings\n" + rows + "1,Status post Whipple procédure. No effusion.\n").encode("cp1252"))
+    items = by_id(iter_reports(path))
+    assert items["1"].text == "Status post Whipple procédure. No effusion."
+
+
 def test_one_corrupt_row_in_a_gb18030_table_goes_to_errors(tmp_path):
     path = tmp_path / "gbk.csv"
     rows = "".join(f"{i},双肺纹理清晰，心影不大。\n" for i in range(3, 60))
