@@ -54,6 +54,11 @@ def test_mentions_keep_section_and_sentence(en_labeler):
         # granuloma is no ChestX-ray14 label, but it is an abnormal finding of the full vocabulary
         ("Stable calcified granuloma in the right upper lobe.", State.NEGATIVE),
         ("Possible small left pleural effusion.", State.NEGATIVE),  # uncertain also counts
+        # OpenI wording; general terms added to the vocabulary of abnormal findings
+        ("The lungs are clear. The skeletal structures show arthritic changes.", State.NEGATIVE),
+        ("The heart is normal in size. There is bihilar prominence. The lungs are clear.", State.NEGATIVE),
+        ("Bilateral prominent lung vascularity.", State.NEGATIVE),
+        ("Previously identified small right pneumothorax is no longer visualized.", State.POSITIVE),
     ],
 )
 def test_normal_is_derived_from_the_full_vocabulary(en_labeler, text, normal):
