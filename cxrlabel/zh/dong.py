@@ -65,9 +65,17 @@ def load_exemplars(mapping: Path | None = None) -> Exemplars:
 
 
 def compound_label(clause: str, mapping: Path | None = None) -> str | None:
-    """The label of a clause that is one compound diagnosis ("慢性支气管炎、肺气肿"), else None."""
+    """The label of a clause that is one compound diagnosis ("慢性支气管炎、肺气肿"), else None; also when
+    the compound is written with words around it that name no label ("两肺慢性支气管炎、肺气肿改变",
+    "慢支、肺气肿伴感染")."""
     exemplars = load_exemplars(mapping)
-    return exemplars.compounds.get(_joined(clean(strip_cues(clause), exemplars.strip_words)))
+    text = _joined(clean(strip_cues(clause), exemplars.strip_words))
+    if text in exemplars.compounds:
+        return exemplars.compounds[text]
+    for compound, label in exemplars.compounds.items():
+        if compound in text and not any(assign_all(rest, mapping=mapping) for rest in text.split(compound, 1)):
+            return label
+    return None
 
 
 JOINERS = re.compile("合并|伴有|[、/并伴及和]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 
@@ -21,6 +22,8 @@ class Region:
     normal: tuple[str, ...]  # normal template statements (canonical spelling)
     abnormal: tuple[str, ...]  # abnormal example statements
     abnormal_terms: frozenset[str]
+    ratio: re.Pattern | None = None  # "心胸比约0.56": a measured ratio read before numbers are stripped
+    ratio_above: float = 0.0  # … abnormal above this value
 
 
 @dataclass(frozen=True)
@@ -37,10 +40,31 @@ def load_regions() -> tuple[tuple[Region, ...], float]:
     data = load_yaml(rules_path("zh", "regions.yml"))
     regions = tuple(
         Region(name, tuple(spec["cues"]), tuple(canonical(t) for t in spec["normal"]),
-               tuple(canonical(t) for t in spec["abnormal"]), frozenset(canonical(t) for t in spec["abnormal_terms"]))
+               tuple(canonical(t) for t in spec["abnormal"]), frozenset(canonical(t) for t in spec["abnormal_terms"]),
+               *_ratio(spec.get("ratio")))
         for name, spec in data["regions"].items()
     )
     return regions, float(data["max_distance"])
+
+
+def _ratio(spec: dict | None) -> tuple[re.Pattern | None, float]:
+    """The pattern of a measured ratio ("心胸比约0.56", "心胸比例为0.58", "心胸比大于0.5"): a cue, at most a
+    linking or "greater than" word, the value; "less than" ("心胸比<0.5", "小于0.5") does not match."""
+    if not spec:
+        return None, 0.0
+    cues = "|".join(re.escape(c) for c in sorted(spec["cues"], key=len, reverse=True))
+    return re.compile(rf"(?:{cues})\s*(约为|约|为|是|=|:|大于|超过|>)?\s*(\d?\.\d+)"), float(spec["above"])
+
+
+GREATER = ("大于", "超过", ">")
+
+
+def ratio_decisions(sentence: str, regions: tuple[Region, ...]) -> list[RegionDecision]:
+    """Abnormal decisions for measured ratios above their region's limit ("心胸比约0.56" → heart)."""
+    return [RegionDecision(region.name, match.group(0), True, State.POSITIVE, f"zh.ratio:{match.group(2)}")
+            for region in regions if region.ratio is not None for match in region.ratio.finditer(sentence)
+            if float(match.group(2)) > region.ratio_above
+            or (match.group(1) in GREATER and float(match.group(2)) >= region.ratio_above)]
 
 
 def route(clause: str, regions: tuple[Region, ...]) -> Region | None:
@@ -104,6 +128,7 @@ def decide_regions(findings: str) -> list[RegionDecision]:
     regions, max_distance = load_regions()
     decisions = []
     for sentence in split_sentences(findings):
+        decisions += ratio_decisions(sentence, regions)
         region = None  # a clause without a cue continues the region of the clause before it
         for clause in (part for whole in split_clauses(sentence) for part in split_coordinated(whole, regions)):
             region = route(clause, regions) or region
