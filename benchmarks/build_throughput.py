@@ -4,6 +4,7 @@ Run from the repository root:
   .venv/bin/python benchmarks/build_throughput.py                 # bundled pydicom files, 1 and 2 workers
   .venv/bin/python benchmarks/build_throughput.py --fullsize 40   # + synthetic 2500×2048 12-bit DICOMs
   .venv/bin/python benchmarks/build_throughput.py --memory        # + 300 / 1,200 / 3,000 images, 10k / 100k studies
+  .venv/bin/python benchmarks/build_throughput.py --copies 0 --memory-images 3000,30000   # 256² PNG, 2 workers
 
 Each setting runs the installed `cxrlabel build` as a subprocess (interpreter start, pairing, decoding, PNG
 encoding, parquet shards and save_to_disk all included) and prints images/s = images / wall seconds, and the
@@ -12,7 +13,9 @@ peak PSS summed over the process tree (main process + decoding workers), sampled
 the heap part (Pss_Anon: without the memory-mapped Arrow / parquet files, whose pages the kernel can drop).
 Images: pydicom's bundled test files (read from disk, never downloaded: plain 16-bit, RLE, JPEG-LS, JPEG 2000,
 12-bit JPEG extended, RGB JPEG), copied `--copies` times. No real chest X-rays are in ../shared/data yet; the
-`--fullsize` files are SYNTHETIC images of chest-radiograph size (smooth noise, uncompressed and JPEG 2000).
+`--fullsize` files are SYNTHETIC images of chest-radiograph size (smooth noise, uncompressed and JPEG 2000), and
+the `--memory-images` files SYNTHETIC 256×256 8-bit PNGs (4 of them hard-linked under N names, one study each,
+N / 4 patients) built at --size 256 --workers 2 --shard-size 1000: memory against N, with little decoding work.
 """
 
 from __future__ import annotations
@@ -82,7 +85,8 @@ def run(args: list[str]) -> tuple[float, str]:
 
 
 def write_inputs(work: Path, files: list[tuple[str, Path]], copies: int, texts: bool = False) -> tuple[Path, Path]:
-    """Copies of the files under work/images + labels.csv + manifest.csv (one study per image)."""
+    """Copies (hard links where the file system allows) of the files under work/images + labels.csv +
+    manifest.csv (one study per image)."""
     images = work / "images"
     images.mkdir(parents=True, exist_ok=True)
     labels, manifest = work / "labels.csv", work / "manifest.csv"
@@ -93,21 +97,24 @@ def write_inputs(work: Path, files: list[tuple[str, Path]], copies: int, texts: 
         for copy in range(copies):
             for index, (name, source) in enumerate(files):
                 target = f"{copy:05d}_{index}{Path(name).suffix}"
-                shutil.copy(source, images / target)
+                try:
+                    os.link(source, images / target)
+                except OSError:
+                    shutil.copy(source, images / target)
                 label_writer.writerow([f"s{copy}_{index}", copy % 2, 1 - copy % 2])
                 manifest_writer.writerow([f"s{copy}_{index}", target, "PA", f"p{copy}"])
     return labels, manifest
 
 
 def image_rates(work: Path, files: list[tuple[str, Path]], copies: int, size: int, label: str,
-                workers_list: tuple[int, ...] = (1, 2)) -> None:
+                workers_list: tuple[int, ...] = (1, 2), shard_size: int = 200) -> None:
     labels, manifest = write_inputs(work, files, copies)
     count = copies * len(files)
     for workers in workers_list:
         seconds, peak = run(["build", "--labels", str(labels), "--images", str(work / "images"), "--manifest",
                              str(manifest), "--out", str(work / f"ds{workers}"), "--id-salt", "bench", "--size",
-                             str(size), "--workers", str(workers), "--shard-size", "200"])
-        print(f"{label}: {count} DICOM → {size}² PNG, --workers {workers}: {seconds:.1f} s, "
+                             str(size), "--workers", str(workers), "--shard-size", str(shard_size)])
+        print(f"{label}: {count:,} images → {size}² PNG, --workers {workers}: {seconds:.1f} s, "
               f"{count / seconds:.1f} images/s, {peak}", flush=True)
     shutil.rmtree(work)
 
@@ -146,6 +153,19 @@ def synthetic_chest(folder: Path) -> list[tuple[str, Path]]:
     return files
 
 
+def synthetic_png(folder: Path, count: int = 4, size: int = 256) -> list[tuple[str, Path]]:
+    """`count` SYNTHETIC size×size 8-bit grey PNGs (smooth noise, no anatomy)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    files = []
+    for index in range(count):
+        small = Image.fromarray((rng.random((size // 8, size // 8)) * 255).astype(np.uint8))
+        files.append((f"synthetic_{index}.png", folder / f"synthetic_{index}.png"))
+        small.resize((size, size), Image.Resampling.BICUBIC).save(files[-1][1])
+    return files
+
+
 def memory(work: Path, studies: int) -> None:
     """Text-only build of `studies` synthetic studies (2 images each in the manifest, --views frontal) with
     report texts: peak PSS."""
@@ -174,10 +194,12 @@ def memory(work: Path, studies: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--copies", type=int, default=30, help="copies of each bundled file")
+    parser.add_argument("--copies", type=int, default=30, help="copies of each bundled file (0: none)")
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--fullsize", type=int, default=0, help="copies of each synthetic 2500×2048 DICOM")
     parser.add_argument("--memory", action="store_true", help="10k / 100k-study text-only and image memory runs")
+    parser.add_argument("--memory-images", default="", metavar="N,N,...",
+                        help="image builds of N synthetic 256² PNGs (--workers 2): memory against N")
     options = parser.parse_args()
     from pydicom.data import DATA_ROOT
 
@@ -185,8 +207,9 @@ def main() -> None:
     bundled = [(name, path) for name, path in bundled if path.is_file()]
     root = Path(tempfile.mkdtemp(prefix="cxr_build_bench_"))
     try:
-        image_rates(root / "bundled", bundled, options.copies, options.size,
-                    f"pydicom bundled files ({len(bundled)} kinds × {options.copies})")
+        if options.copies:
+            image_rates(root / "bundled", bundled, options.copies, options.size,
+                        f"pydicom bundled files ({len(bundled)} kinds × {options.copies})")
         if options.fullsize:
             (root / "synthetic").mkdir()
             image_rates(root / "full", synthetic_chest(root / "synthetic"), options.fullsize, options.size,
@@ -196,6 +219,12 @@ def main() -> None:
                 image_rates(root / f"mem{copies}", bundled, copies, options.size, "memory check", (1,))
             for studies in (10_000, 100_000):
                 memory(root / f"text{studies}", studies)
+        if options.memory_images:
+            (root / "png").mkdir()
+            pngs = synthetic_png(root / "png")
+            for count in (int(n) for n in options.memory_images.split(",")):  # a multiple of len(pngs)
+                image_rates(root / f"png{count}", pngs, count // len(pngs), 256,
+                            f"memory check, SYNTHETIC 256² PNG ({len(pngs)} files × {count // len(pngs)})", (2,), 1000)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
