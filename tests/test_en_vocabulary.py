@@ -36,6 +36,21 @@ def test_plural_mentions_in_openi_sentences(vocabulary):
     assert ("nodule", "pulmonary nodules") in found("Multiple pulmonary nodules.", vocabulary)
 
 
+@pytest.mark.parametrize("sentence", [
+    "Further fibrosis and collapse of the left upper lobe.",  # OpenI
+    "Partial collapse of the left upper and lower lobes.",
+    "Large pneumothorax and collapse of substantial portion of left lung.",  # OpenI
+    "In the collapsed left upper lobe are stranding and pneumatoceles.",  # OpenI
+    "The right middle lobe remains partially collapsed.",
+])
+def test_lung_collapse_is_atelectasis(vocabulary, sentence):
+    assert any(finding == "atelectasis" for finding, _ in found(sentence, vocabulary))
+
+
+def test_collapse_without_a_lung_part_is_not_atelectasis(vocabulary):
+    assert not any(f == "atelectasis" for f, _ in found("Mild compression collapse of T8 vertebral body.", vocabulary))
+
+
 def test_exclusions(vocabulary):
     assert not any(f == "pleural_effusion" for f, _ in found("Small pericardial effusion.", vocabulary))
     assert not any(f == "emphysema" for f, _ in found("Subcutaneous emphysema in the left chest wall.", vocabulary))
