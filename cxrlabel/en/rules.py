@@ -64,10 +64,9 @@ def _walk(graph: nx.DiGraph, node: int, path: tuple[Step, ...], index: int) -> b
     if index == len(path):
         return True
     step = path[index]
-    edges = graph.out_edges(node, data="label") if step.outgoing else graph.in_edges(node, data="label")
-    for head, dependent, label in edges:
-        neighbour = dependent if step.outgoing else head
-        if step.edge.fullmatch(label) and step.node(graph.nodes[neighbour]):
+    neighbours = graph.succ[node] if step.outgoing else graph.pred[node]  # adjacency dicts: no edge views
+    for neighbour, edge in neighbours.items():
+        if step.edge.fullmatch(edge["label"]) and step.node(graph.nodes[neighbour]):
             if _walk(graph, neighbour, path, index + 1):
                 return True
     return False
