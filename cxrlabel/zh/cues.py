@@ -55,4 +55,10 @@ def negation_split(clause: str) -> tuple[str, str] | None:
     match = cues.pre_negation.search(masked, 1)
     if match is None or match.start() < 2:
         return None
+    if not POSTPOSED_TAIL.sub("", clause[match.end():]):
+        return None  # the cue ends the clause: it negates what comes before it ("肺气肿征象未见", "胸腔积液未见显示")
     return clause[:match.start()], clause[match.start():]
+
+
+# what may follow a negation cue that closes its clause (postposed negation: "积液未见明确显示")
+POSTPOSED_TAIL = re.compile(r"明确|确切|明显|显示|出现|[\s.。,，;；!]")

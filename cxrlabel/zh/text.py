@@ -78,8 +78,14 @@ def strip_variables(clause: str) -> str:
 SENTENCE_SPLIT = re.compile(r"(?:[。；;!！\n]|\.(?!\d)|(?<!\d)\.)+")
 
 
+# a question mark with more text after it ends its sentence: it hedges what comes before it only
+# ("高血压心脏改变?主动脉硬化"); NFKC has turned "？" into "?"
+QUESTION_BREAK = re.compile(r"\?+(?=[^\s?。；;!！\n)])")
+
+
 def _mark_boundaries(text: str) -> str:
-    """Numbering becomes a sentence end, a space a clause break."""
+    """Numbering and a question mark inside the text become a sentence end, a space a clause break."""
+    text = QUESTION_BREAK.sub(lambda m: m.group(0) + "。", text)
     return SPACE_BREAK.sub(",", NUMBERING.sub("。", text))
 
 
