@@ -1,6 +1,7 @@
-"""English labeler on a blind challenge set (tests/data/en_challenge.md): 217 short OpenI-style reports
-written before the rules were read, with varied negation, hedging, synonyms and modifiers, and a gold
-labelled by the OpenI conventions. Scored exactly as `cxrlabel validate` scores the OpenI gold."""
+"""English labeler on two blind challenge sets, each written by a helper before the rules were read, with a gold
+labelled by the OpenI conventions: tests/data/en_challenge.md (217 short OpenI-style reports, varied negation,
+hedging, synonyms and modifiers) and en_challenge2.md (200 full OpenI-style reports). Scored exactly as
+`cxrlabel validate` scores the OpenI gold; the sentence cases keep the general gaps they exposed fixed."""
 
 import io
 from pathlib import Path
@@ -17,25 +18,28 @@ from cxrlabel.validation import run_validation
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(scope="module")
-def scores():
-    return run_validation(gold=str(DATA / "en_challenge_gold.csv"), reports=DATA / "en_challenge.csv", lang="en",
-                          labels=None, options=labeler_options("en", "spacy"),
-                          console=Console(file=io.StringIO()))
+# set: (reports, ChestX-ray8 micro F1 floor, macro F1 (13 findings) floor). Before the fixes the first set scored
+# 0.945 / 0.954, the second 0.989 / 0.997 (gold-corrected; 0.975 / 0.993 raw); both 1.000 / 1.000 after.
+CHALLENGE_SETS = {"en_challenge": (217, 0.98, 0.97), "en_challenge2": (200, 0.98, 0.98)}
 
 
-def test_all_challenge_reports_are_scored(scores):
-    assert scores["n_reports"] == 217 and scores["missing_reports"] == 0 and scores["failed_reports"] == 0
+@pytest.fixture(scope="module", params=sorted(CHALLENGE_SETS))
+def challenge(request):
+    scores = run_validation(gold=str(DATA / f"{request.param}_gold.csv"), reports=DATA / f"{request.param}.csv",
+                            lang="en", labels=None, options=labeler_options("en", "spacy"),
+                            console=Console(file=io.StringIO()))
+    return scores, CHALLENGE_SETS[request.param]
 
 
-def test_challenge_chestxray8_micro_f1(scores):
-    # 0.945 before the fixes, 1.000 after (tests/data/en_challenge.md)
-    assert scores["chestxray8_micro"]["f1"] >= 0.98
+def test_all_challenge_reports_are_scored(challenge):
+    scores, (n_reports, _, _) = challenge
+    assert scores["n_reports"] == n_reports and scores["missing_reports"] == 0 and scores["failed_reports"] == 0
 
 
-def test_challenge_macro_f1_over_findings(scores):
-    # 0.954 before the fixes, 1.000 after
-    assert scores["macro_findings"]["f1"] >= 0.97
+def test_challenge_f1_floors(challenge):
+    scores, (_, chestxray8_floor, macro_floor) = challenge
+    assert scores["chestxray8_micro"]["f1"] >= chestxray8_floor
+    assert scores["macro_findings"]["f1"] >= macro_floor
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +65,19 @@ def labeler():
     ("Small effusions are difficult to exclude.", "Effusion", State.UNCERTAIN),
     ("Right ptx, small.", "Pneumothorax", State.POSITIVE),
     ("Large left pneumothorax with partial collapse of the left lung.", "Atelectasis", State.POSITIVE),
+    # found by the second set
+    # the 'left' verb reading hangs the finding under the resolution noun / participle (acl, advcl)
+    ("Compared to prior study dated XXXX, there is interval resolution of the previously described left lower "
+     "lobe pneumonia.", "Pneumonia", State.NEGATIVE),
+    ("Resolved left lower lobe pneumonia.", "Pneumonia", State.NEGATIVE),
+    ("Resolving left lower lobe pneumonia.", "Pneumonia", State.POSITIVE),
+    # abnormal without a ChestX-ray14 label: fluid in a fissure, a prominent heart, pericardial effusion
+    ("There is a small amount of fluid in the right minor fissure.", "normal", State.NEGATIVE),
+    ("There is a small amount of fluid in the right minor fissure.", "Effusion", None),
+    ("The heart is prominent in size, likely accentuated by AP technique.", "normal", State.NEGATIVE),
+    ("The heart is prominent in size, likely accentuated by AP technique.", "Cardiomegaly", None),
+    ("Small pericardial effusion.", "normal", State.NEGATIVE),
+    ("No pericardial effusion. The lungs are clear.", "normal", State.POSITIVE),
 ])
 def test_challenge_gaps_stay_fixed(labeler, text, label, state):
     assert labeler.label_batch([Report("r", "", {"findings": text})])[0].labels.get(label) == state
