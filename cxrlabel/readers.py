@@ -49,8 +49,8 @@ def _decoding_evidence(lines: list[bytes], encoding: str) -> tuple[int, int]:
         except UnicodeDecodeError:
             bad += 1
             continue
-        if not line.isascii():
-            multibyte += encoding != "gb18030" or bool(CJK_RUN.search(text))
+        if not line.isascii() and (encoding != "gb18030" or CJK_RUN.search(text)):
+            multibyte += 1
     return bad, multibyte
 
 

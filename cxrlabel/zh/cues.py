@@ -47,6 +47,10 @@ def strip_cues(clause: str) -> str:
     return cues.negation.sub("", cues.uncertainty.sub("", clause))
 
 
+# what may follow a negation cue that closes its clause (postposed negation: "积液未见明确显示")
+POSTPOSED_TAIL = re.compile(r"明确|确切|明显|显示|出现|[\s.。,，;；!]")
+
+
 def negation_split(clause: str) -> tuple[str, str] | None:
     """(before, from the cue on) when a pre-negation cue (未见, 无 …) starts after the clause's beginning;
     the caller keeps the split only when the part before names a finding."""
@@ -58,7 +62,3 @@ def negation_split(clause: str) -> tuple[str, str] | None:
     if not POSTPOSED_TAIL.sub("", clause[match.end():]):
         return None  # the cue ends the clause: it negates what comes before it ("肺气肿征象未见", "胸腔积液未见显示")
     return clause[:match.start()], clause[match.start():]
-
-
-# what may follow a negation cue that closes its clause (postposed negation: "积液未见明确显示")
-POSTPOSED_TAIL = re.compile(r"明确|确切|明显|显示|出现|[\s.。,，;；!]")
