@@ -48,7 +48,7 @@ def test_traditional_script_reports():
     assert normalise("肋膈角變鈍") == "肋膈角变钝"
     labeler = ChineseLabeler(load_label_set("dong10"))
     labels = labeler.label_batch([Report("r", text)])[0].labels
-    assert positives(labels) == {"increased_lung_marking", "emphysema"}
+    assert positives(labels) == {"increased_lung_marking", "bronchitis", "emphysema"}
     assert labels["pleural_effusion"] == State.NEGATIVE
 
 
@@ -73,9 +73,9 @@ def test_dong10_labels_from_the_diagnosis():
     assert dong("左肋隔角变钝")["costophrenic_angle_blunting"] == State.POSITIVE  # typo variant
 
 
-def test_sign_of_an_uncertain_diagnosis_is_uncertain():
+def test_blunted_angle_beside_an_uncertain_effusion_is_still_blunted():
     labels = dong("右肋膈角变钝，胸腔少量积液待排")
-    assert labels["costophrenic_angle_blunting"] == State.UNCERTAIN
+    assert labels["costophrenic_angle_blunting"] == State.POSITIVE
     assert labels["pleural_effusion"] == State.UNCERTAIN
 
 
@@ -144,16 +144,15 @@ def test_terms_cut_at_the_edge_or_other_diseases_are_not_labels():
         assert positives(dong(text)) == {"normal"}, text
 
 
-def test_synonyms_typos_and_compounds():
+def test_synonyms_typos_and_enumerations():
     assert positives(dong("主动脉粥样硬化")) == {"aortosclerosis"}
     assert positives(dong("左心室增大")) == {"increased_heart_shadow"}
     assert positives(dong("右隔角变钝")) == {"costophrenic_angle_blunting"}
     assert positives(dong("两肺纹里增多，主动脉节钙化")) == {"increased_lung_marking", "aortosclerosis"}
-    # chronic bronchitis joined to emphysema in one clause is the compound (reported as emphysema) ...
-    assert positives(dong("慢支并肺气肿")) == {"emphysema"}
-    assert positives(dong("慢性支气管炎伴肺气肿")) == {"emphysema"}
-    assert positives(dong("两肺纹理增多、慢支、肺气肿")) == {"increased_lung_marking", "emphysema"}
-    # ... two clauses are two diagnoses
+    # chronic bronchitis joined to emphysema is both diagnoses, however it is joined
+    assert positives(dong("慢支并肺气肿")) == {"bronchitis", "emphysema"}
+    assert positives(dong("慢性支气管炎伴肺气肿")) == {"bronchitis", "emphysema"}
+    assert positives(dong("两肺纹理增多、慢支、肺气肿")) == {"increased_lung_marking", "bronchitis", "emphysema"}
     assert positives(dong("慢性支气管炎，肺气肿")) == {"bronchitis", "emphysema"}
 
 
@@ -166,8 +165,8 @@ def test_negation_scope_and_hedges():
     assert dong("不排除支气管炎")["bronchitis"] == State.UNCERTAIN
     # a recommendation does not hedge the finding before it
     assert dong("心影增大请结合临床")["increased_heart_shadow"] == State.POSITIVE
-    # the sign rule works whichever side the uncertain diagnosis is written on
-    assert dong("右侧胸腔积液待排，右侧肋膈角变钝")["costophrenic_angle_blunting"] == State.UNCERTAIN
+    # an uncertain effusion does not hedge the blunted angle on either side of it
+    assert dong("右侧胸腔积液待排，右侧肋膈角变钝")["costophrenic_angle_blunting"] == State.POSITIVE
     assert dong("左侧肋膈角变钝，考虑少量胸腔积液")["costophrenic_angle_blunting"] == State.POSITIVE
 
 

@@ -1,12 +1,11 @@
 """dong10 labelling (Dong et al. 2017): diagnosis clauses → nearest curated exemplar by edit distance.
 
-The mapping (label → exemplar clauses, ignore, compounds, signs) is rules/zh/clusters.yml, or the file a
+The mapping (label → exemplar clauses, ignore) is rules/zh/clusters.yml, or the file a
 label set names under `mapping:` (e.g. one written by `cxrlabel cluster` and then edited).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -25,8 +24,6 @@ class Exemplars:
     labels: tuple[str | None, ...]  # None: an exemplar of text to ignore
     strip_words: tuple[str, ...]
     max_distance: float
-    compounds: dict[str, str]  # whole-clause diagnoses that are one label, not an enumeration
-    signs: dict[str, tuple[str, ...]]  # label → the labels it is a sign of
 
 
 @dataclass(frozen=True)
@@ -34,7 +31,7 @@ class Assignment:
     label: str
     exemplar: str
     distance: float
-    rule: str = "zh.exemplar"  # or "zh.compound"
+    rule: str = "zh.exemplar"
 
 
 def clean(text: str, strip_words: tuple[str, ...]) -> str:
@@ -57,32 +54,8 @@ def load_exemplars(mapping: Path | None = None) -> Exemplars:
     pairs = [(clean(t, strip_words), label) for label, texts in data["labels"].items() for t in texts]
     pairs += [(clean(t, strip_words), None) for t in data.get("ignore", [])]
     pairs = [(t, label) for t, label in pairs if t]
-    compounds = {_joined(clean(t, strip_words)): label
-                 for label, texts in (data.get("compounds") or {}).items() for t in texts}
-    signs = {label: tuple(targets) for label, targets in (data.get("signs") or {}).items()}
     return Exemplars(tuple(t for t, _ in pairs), tuple(label for _, label in pairs), strip_words,
-                     float(data["max_distance"]), compounds, signs)
-
-
-def compound_label(clause: str, mapping: Path | None = None) -> str | None:
-    """The label of a clause that is one compound diagnosis ("慢性支气管炎、肺气肿"), else None; also when
-    the compound is written with words around it that name no label ("两肺慢性支气管炎、肺气肿改变",
-    "慢支、肺气肿伴感染")."""
-    exemplars = load_exemplars(mapping)
-    text = _joined(clean(strip_cues(clause), exemplars.strip_words))
-    if text in exemplars.compounds:
-        return exemplars.compounds[text]
-    for compound, label in exemplars.compounds.items():
-        if compound in text and not any(assign_all(rest, mapping=mapping) for rest in text.split(compound, 1)):
-            return label
-    return None
-
-
-JOINERS = re.compile("合并|伴有|[、/并伴及和]")
-
-
-def _joined(text: str) -> str:
-    return JOINERS.sub("", text)
+                     float(data["max_distance"]))
 
 
 def edit_distance(exemplar: str, text: str) -> tuple[float, int, int]:

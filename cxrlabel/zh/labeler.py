@@ -10,7 +10,7 @@ from cxrlabel.labelsets import LabelSet
 from cxrlabel.resources import load_yaml
 from cxrlabel.types import Mention, ReadError, Report, ReportResult, State
 from cxrlabel.zh.cues import clause_state, negation_split
-from cxrlabel.zh.dong import Assignment, assign_all, compound_label, load_exemplars
+from cxrlabel.zh.dong import Assignment, assign_all, load_exemplars
 from cxrlabel.zh.regions import decide_regions
 from cxrlabel.zh.text import find_sections, split_clauses, split_items, split_sentences
 
@@ -73,53 +73,26 @@ class ChineseLabeler:
         return results
 
     def _clusters(self, report_id: str, diagnosis: str) -> ReportResult:
-        signs = load_exemplars(self.mapping).signs
         labels: dict[str, State] = {}
         mentions: list[Mention] = []
         for sentence in split_sentences(diagnosis):
-            found: list[tuple[int, Mention]] = []  # (clause index, mention)
             for index, clause in enumerate(self._statements(split_clauses(sentence))):
                 state, cue = clause_state(clause)
                 for item, assignment in self._assignments(clause, index > 0):
                     rule = f"{assignment.rule}:{assignment.exemplar}" + (f"|cue:{cue}" if cue else "")
                     start = clause.find(item)
                     start, end = (start, start + len(item)) if start >= 0 else (0, len(clause))
-                    found.append((index, Mention(report_id, assignment.label, "diagnosis", clause, start, end,
-                                                 clause[start:end], state, rule)))
-            # a sign next to the uncertain diagnosis it points to shares that uncertainty
-            # ("肋膈角变钝，胸腔少量积液待排", "胸腔积液待排，肋膈角变钝")
-            for index, mention in found:
-                beside = [m for i, m in found if abs(i - index) == 1]
-                if mention.state == State.POSITIVE and any(
-                        m.state == State.UNCERTAIN and m.label in signs.get(mention.label, ()) for m in beside):
-                    mention.state = State.UNCERTAIN
-                    mention.rule_id += "|sign_of_uncertain"
-            for _, mention in found:
-                _merge(labels, mention.label, mention.state)
-                mentions.append(mention)
+                    mentions.append(Mention(report_id, assignment.label, "diagnosis", clause, start, end,
+                                            clause[start:end], state, rule))
+                    _merge(labels, assignment.label, state)
         self._derive_normal(labels)
         return ReportResult(report_id, labels, mentions)
 
     def _assignments(self, clause: str, later: bool) -> list[tuple[str, Assignment]]:
-        """(item, assignment) pairs of a clause: a compound diagnosis (the whole clause or two adjacent
-        items, "慢性支气管炎、肺气肿") as its one label, every other item by its exemplars."""
-        compound = compound_label(clause, self.mapping)
-        if compound:
-            return [(clause, Assignment(compound, clause, 0.0, "zh.compound"))]
-        items = split_items(clause)
-        found: list[tuple[str, Assignment]] = []
-        position = 0
-        while position < len(items):
-            pair = "、".join(items[position:position + 2])
-            compound = compound_label(pair, self.mapping) if position + 1 < len(items) else None
-            if compound:
-                found.append((pair, Assignment(compound, pair, 0.0, "zh.compound")))
-                position += 2
-                continue
-            continuation = later or position > 0
-            found += [(items[position], a) for a in assign_all(items[position], continuation, self.mapping)]
-            position += 1
-        return found
+        """(item, assignment) pairs of a clause: every item ("慢性支气管炎、肺气肿" → two) by its exemplars; an
+        item after the first, or in a clause after the first, may continue the one before it."""
+        return [(item, assignment) for position, item in enumerate(split_items(clause))
+                for assignment in assign_all(item, later or position > 0, self.mapping)]
 
     def _statements(self, clauses: list[str]) -> list[str]:
         """Clauses, a clause cut before a mid-clause negation when the part before it names a label

@@ -15,10 +15,7 @@ def check_mapping(path: Path, label_set: str = "dong10") -> list[str]:
     data = load_yaml(path)
     names = set(load_label_set(label_set).names)
     problems = [f"{path.name}: label {name!r} is not in label set {label_set}"
-                for section in ("labels", "compounds", "signs") for name in (data.get(section) or {})
-                if name not in names]
-    problems += [f"{path.name}: sign target {target!r} is not in label set {label_set}"
-                 for targets in (data.get("signs") or {}).values() for target in targets if target not in names]
+                for name in data["labels"] if name not in names]
     strip_words = tuple(sorted(data.get("strip_words", []), key=len, reverse=True))
     owner: dict[str, str] = {}
     entries = [(label, text) for label, texts in data["labels"].items() for text in texts]
