@@ -24,6 +24,7 @@ class Region:
     abnormal_terms: frozenset[str]
     ratio: re.Pattern | None = None  # "心胸比约0.56": a measured ratio read before numbers are stripped
     ratio_above: float = 0.0  # … abnormal above this value
+    signs: tuple[str, ...] = ()  # signs of this region's finding that route their clause here ("上缘呈弧形")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def load_regions() -> tuple[tuple[Region, ...], float]:
     regions = tuple(
         Region(name, tuple(spec["cues"]), tuple(canonical(t) for t in spec["normal"]),
                tuple(canonical(t) for t in spec["abnormal"]), frozenset(canonical(t) for t in spec["abnormal_terms"]),
-               *_ratio(spec.get("ratio")))
+               *_ratio(spec.get("ratio")), tuple(canonical(t) for t in spec.get("signs", ())))
         for name, spec in data["regions"].items()
     )
     return regions, float(data["max_distance"])
@@ -77,6 +78,22 @@ def route(clause: str, regions: tuple[Region, ...]) -> Region | None:
             if position >= 0 and (best_key is None or (position, -len(cue)) < best_key):
                 best, best_key = region, (position, -len(cue))
     return best
+
+
+def sign_routes(clauses: list[str], regions: tuple[Region, ...]) -> dict[int, Region]:
+    """Clauses routed by a sign rather than by their cue: the clause holding a region's sign ("上缘呈弧形"), and
+    the clause before it when the sign clause names no region itself (it describes that clause's opacity:
+    "右下肺野见大片致密影，上缘呈弧形" is the effusion, not the lung)."""
+    routes: dict[int, Region] = {}
+    for index, clause in enumerate(clauses):
+        text = canonical(clause)
+        region = next((r for r in regions if any(sign in text for sign in r.signs)), None)
+        if region is None:
+            continue
+        routes[index] = region
+        if index > 0 and route(clause, regions) is None:
+            routes[index - 1] = region
+    return routes
 
 
 def decide_clause(clause: str, region: Region, max_distance: float) -> tuple[bool, State, str]:
@@ -130,8 +147,10 @@ def decide_regions(findings: str) -> list[RegionDecision]:
     for sentence in split_sentences(findings):
         decisions += ratio_decisions(sentence, regions)
         region = None  # a clause without a cue continues the region of the clause before it
-        for clause in (part for whole in split_clauses(sentence) for part in split_coordinated(whole, regions)):
-            region = route(clause, regions) or region
+        clauses = [part for whole in split_clauses(sentence) for part in split_coordinated(whole, regions)]
+        by_sign = sign_routes(clauses, regions)
+        for index, clause in enumerate(clauses):
+            region = by_sign.get(index) or route(clause, regions) or region
             if region is None:
                 continue
             split = negation_split(clause)

@@ -10,9 +10,12 @@ from functools import cache
 from cxrlabel.resources import load_yaml, rules_path
 from cxrlabel.types import Report
 
-# enumeration marks: "(3)" anywhere; "1." "2、" "3)" "一、" at the start of the text or after punctuation/space
+# enumeration marks: "(3)" "(三)" anywhere; "1." "2、" "3)" "一、" at the start of the text or after
+# punctuation/space, or right after a character and before the next ("增多2)主动脉", not "第5、6肋", "约2.5cm")
 NUMBERING = re.compile(
-    r"[(（]\d{1,2}[)）]|(?:^|(?<=[\s。；;，,：:]))(?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）.、．](?!\d)"
+    r"[(（](?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）]"
+    r"|(?:^|(?<=[\s。；;，,：:]))(?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）.、．](?!\d)"
+    r"|(?<=[\u4e00-\u9fff])(?<!第)\d{1,2}[)）.、．](?=[\u4e00-\u9fff])"
 )
 CIRCLED = re.compile("[\u2460-\u2473\u2776-\u2793]")  # ① … ⑳, ❶ … ➓: NFKC would turn them into bare digits
 # a space is a clause break ("两肺纹理增多 主动脉硬化", "肺气肿? 心影增大") unless it stands between two
@@ -24,6 +27,7 @@ SPACE_BREAK = re.compile(r"(?<![A-Za-z0-9])\s+|\s+(?![A-Za-z0-9])")
 class TextRules:
     traditional: dict[int, str]  # str.translate table, traditional → simplified characters
     typos: tuple[tuple[str, str], ...]
+    typo_patterns: tuple[tuple[re.Pattern, str], ...]
     synonyms: tuple[tuple[str, str], ...]
     clause_split: re.Pattern
     item_split: re.Pattern
@@ -41,6 +45,7 @@ def text_rules() -> TextRules:
     return TextRules(
         traditional=str.maketrans({pair[0]: pair[1] for pair in data["traditional"].split()}),
         typos=tuple(sorted(data["typos"].items(), key=lambda kv: len(kv[0]), reverse=True)),
+        typo_patterns=tuple((re.compile(pattern), replacement) for pattern, replacement in data["typo_patterns"]),
         synonyms=tuple(sorted(data["synonyms"].items(), key=lambda kv: len(kv[0]), reverse=True)),
         clause_split=re.compile("[" + re.escape(data["clause_separators"]) + "]+"),
         item_split=re.compile("[" + re.escape(data["item_separators"]) + "]+"),
@@ -54,11 +59,13 @@ def text_rules() -> TextRules:
 
 def normalise(text: str) -> str:
     """NFKC (full-width → half-width), traditional characters → simplified, then known typo variants
-    replaced by the standard term."""
+    and typo character classes (隔 → 膈 …) replaced by the standard term."""
     rules = text_rules()
     text = unicodedata.normalize("NFKC", CIRCLED.sub("。", text)).translate(rules.traditional)
     for wrong, right in rules.typos:
         text = text.replace(wrong, right)
+    for pattern, right in rules.typo_patterns:
+        text = pattern.sub(right, text)
     return text
 
 
