@@ -12,7 +12,8 @@ def build(
     labels: Annotated[Path, typer.Option("--labels", help="labels.csv written by `cxrlabel mine` (its summary.json "
                                          "beside it names the label set).")],
     out: Annotated[Path, typer.Option("--out", help="Dataset folder: save_to_disk layout, parquet/<split>/ shards, "
-                                      "summary.json, README.md card, errors.csv.")],
+                                      "summary.json, README.md card, errors.csv. New, empty or an earlier build's "
+                                      "(only what a build wrote is ever replaced).")],
     id_salt: Annotated[
         str | None,
         typer.Option("--id-salt", envvar="CXRLABEL_ID_SALT",
@@ -30,9 +31,14 @@ def build(
                      "manifest get one row per listed image."),
     ] = None,
     reports: Annotated[
-        Path | None, typer.Option("--reports", help="The mined reports (CSV / JSONL / .txt folder), to store the "
-                                  "findings / impression text.")
+        Path | None, typer.Option("--reports", help="The mined reports (CSV / JSONL / .txt folder), read for --text.")
     ] = None,
+    text: Annotated[
+        str, typer.Option("--text", help="Store report text: findings and / or impression (comma-separated), "
+                          "de-identified with Presidio. Default: no free text in the dataset.")
+    ] = "",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Build in a non-empty folder that no build wrote; "
+                                            "its files are kept, never replaced.")] = False,
     views: Annotated[str, typer.Option("--views", help="all, or frontal (PA / AP only; from the manifest view "
                                        "column or the DICOM ViewPosition).")] = "all",
     size: Annotated[
@@ -46,8 +52,11 @@ def build(
                           ] = 1000,
     resume: Annotated[bool, typer.Option("--resume", help="Keep the finished shards of an interrupted build "
                                          "(same inputs and options).")] = False,
-    hash_report_ids: Annotated[bool, typer.Option("--hash-report-ids", help="Store report ids as keyed hashes too "
-                                                  "(use when they are accession numbers).")] = False,
+    hash_report_ids: Annotated[
+        bool | None,
+        typer.Option("--hash-report-ids/--keep-report-ids", help="Store report ids as keyed hashes (use when they are "
+                     "accession numbers). Default: hashed when they come from DICOM tags, kept otherwise."),
+    ] = None,
     source_map: Annotated[
         Path | None,
         typer.Option("--source-map", help="Also write re-keyed name → original path to this CSV, for the data "
@@ -61,7 +70,7 @@ def build(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cxrlabel.build.dataset import BuildOptions, DatasetBuilder
+    from cxrlabel.build.dataset import BuildOptions, DatasetBuilder, parse_text_fields
     from cxrlabel.build.splits import parse_ratios
     from cxrlabel.errors import UserError
 
@@ -84,11 +93,15 @@ def build(
         console.print("text-only build with a manifest: one row per listed image")
     try:
         ratios = parse_ratios(split)
+        text_fields = parse_text_fields(text)
     except ValueError as exc:
         fail(str(exc))
+    if reports is not None and not text_fields:
+        console.print("[yellow]note:[/] --reports without --text: no report text is stored (add --text "
+                      "findings,impression to store it, de-identified)")
     options = BuildOptions(out=out, size=size, bits=bits, frontal_only=views == "frontal", ratios=ratios, seed=seed,
                            salt=id_salt, workers=workers, shard_size=shard_size, resume=resume,
-                           hash_report_ids=hash_report_ids)
+                           hash_report_ids=hash_report_ids, text_fields=text_fields, overwrite=overwrite)
     try:
         builder = DatasetBuilder(labels, options, reports)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -102,7 +115,8 @@ def build(
     rows = {name: split_summary["rows"] for name, split_summary in summary["splits"].items()}
     patients = {name: split_summary["patients"] for name, split_summary in summary["splits"].items()}
     console.print(f"dataset → {out}: rows {rows}, patients {patients}; {summary['excluded_views']} non-frontal "
-                  f"views left out; {summary['errors']} problems in {out / 'errors.csv'}")
+                  f"views left out; {summary['skipped_non_image_files']} non-image files skipped; {summary['errors']} "
+                  f"problems in {out / 'errors.csv'}")
     if summary["patient_id_from"].get("report id"):
         console.print(f"[yellow]note:[/] {summary['patient_id_from']['report id']} rows had no patient id "
                       "(manifest patient_id column or DICOM PatientID); each of their reports counts as its own "

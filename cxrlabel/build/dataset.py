@@ -1,8 +1,9 @@
 """Build a Hugging Face dataset from mined labels (+ images): streamed, sharded, resumable, patient-split, PHI-free.
 
-Memory stays flat in the number of images: the plan keeps one small record per image, report texts wait in an
-on-disk SQLite table, each shard streams its rows to parquet in row groups of `row_group` rows (a few MB of PNGs),
-and the final `save_to_disk` reads the parquet shards back through a memory-mapped Arrow cache.
+Memory stays flat in the number of images: the plan keeps one small record per image, de-identified report texts
+(only with --text) wait in an SQLite table whose file is unlinked as soon as it is opened (nothing is left on disk
+by any exit, SIGKILL included), each shard streams its rows to parquet in row groups of `row_group` rows (a few MB
+of PNGs), and the final `save_to_disk` reads the parquet shards back through a memory-mapped Arrow cache.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import tempfile
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
@@ -25,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from cxrlabel import __version__
-from cxrlabel.build.images import ImageError, is_frontal, read_image, to_square_png
+from cxrlabel.build.deid import Deidentifier, has_cjk
+from cxrlabel.build.images import NOT_AN_IMAGE, ImageError, is_frontal, read_image, to_square_png
+from cxrlabel.build.outdir import WORK, OutputFolder
 from cxrlabel.build.pairing import ImageRef, from_dicom_tags, from_manifest, image_files
 from cxrlabel.build.privacy import pseudonymous_patient, pseudonymous_report, rekeyed_path, scrub
 from cxrlabel.build.splits import SPLITS, assign_split
@@ -36,7 +40,7 @@ from cxrlabel.types import ReadError, Report
 
 STATE_NAMES = {"1": "positive", "0": "negative", "-1": "uncertain", "": ""}
 STATES = ("positive", "negative", "uncertain", "")
-WORK = ".build"  # inside the output folder while building; removed when the build finishes
+TEXT_FIELDS = ("findings", "impression")
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,9 @@ class BuildOptions:
     workers: int = 1
     shard_size: int = 1000
     resume: bool = False
-    hash_report_ids: bool = False
+    hash_report_ids: bool | None = None  # None: hashed when report ids come from DICOM tags
+    text_fields: tuple[str, ...] = ()  # report text stored (de-identified): none by default
+    overwrite: bool = False  # build in a non-empty folder not written by a build (its files are kept)
     row_group: int = 32
 
 
@@ -104,7 +110,16 @@ def read_labels(path: Path) -> tuple[list[str], dict[str, tuple[str, ...]], list
     return names, rows, problems
 
 
-def features_for(label_names: list[str], with_images: bool):
+def parse_text_fields(text: str) -> tuple[str, ...]:
+    """`--text findings,impression` → the fields, in dataset order; ValueError for an unknown one."""
+    fields = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = fields - set(TEXT_FIELDS)
+    if unknown:
+        raise ValueError(f"--text takes {' and / or '.join(TEXT_FIELDS)} (comma-separated), not {sorted(unknown)[0]}")
+    return tuple(field for field in TEXT_FIELDS if field in fields)
+
+
+def features_for(label_names: list[str], with_images: bool, text_fields: tuple[str, ...] = ()):
     from datasets import ClassLabel, Features, Image, Sequence, Value
 
     columns = {
@@ -113,8 +128,7 @@ def features_for(label_names: list[str], with_images: bool):
         "report_id": Value("string"),
         "patient_id": Value("string"),
         "view": Value("string"),
-        "findings": Value("string"),
-        "impression": Value("string"),
+        **{field: Value("string") for field in text_fields},
         "source_path": Value("string"),
     }
     return Features({"image": Image(), **columns} if with_images else columns)
@@ -182,12 +196,23 @@ def report_texts(report: Report, lang: str) -> tuple[str, str]:
 
 
 class TextStore:
-    """Findings / impression per report id in an on-disk SQLite table (flat memory for any number of reports)."""
+    """De-identified findings / impression per report id, in an SQLite table whose file is unlinked (and its private
+    folder removed) right after opening: flat memory for any number of reports, and nothing on disk after any
+    exit. The text is de-identified before it is written."""
 
-    def __init__(self, path: Path):
-        path.unlink(missing_ok=True)
-        self.db = sqlite3.connect(path)
-        self.db.execute("CREATE TABLE texts (id TEXT PRIMARY KEY, findings TEXT, impression TEXT)")
+    def __init__(self, fields: tuple[str, ...] = ()):
+        self.fields = fields
+        folder = tempfile.mkdtemp(prefix="cxrlabel-texts-")  # mode 0700, outside the dataset folder
+        path = os.path.join(folder, "texts.sqlite")
+        try:
+            self.db = sqlite3.connect(path)
+            self.db.execute("PRAGMA journal_mode=OFF")  # no journal file beside the unlinked database
+            self.db.execute("PRAGMA temp_store=MEMORY")
+            self.db.execute("CREATE TABLE texts (id TEXT PRIMARY KEY, findings TEXT, impression TEXT)")
+        finally:
+            Path(path).unlink(missing_ok=True)
+            os.rmdir(folder)
+        self.deid = Deidentifier()
 
     def load(self, reports: Path, wanted: dict, lang: str = "") -> list[Problem]:
         problems, batch = [], []
@@ -195,13 +220,24 @@ class TextStore:
             if isinstance(item, ReadError):  # the record's file name may be a patient's: re-keyed by the caller
                 problems.append(Problem("", item.source, f"--reports record: {item.reason}"))
             elif item.id in wanted:
-                batch.append((item.id, *report_texts(item, lang)))
-                if len(batch) >= 5000:
-                    self.db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?, ?)", batch)
+                findings, impression = report_texts(item, lang)
+                if has_cjk(findings + impression):
+                    problems.append(Problem(item.id, "", "report text not stored: Chinese text cannot be "
+                                                         "de-identified"))
+                    continue
+                batch.append((item.id, findings if "findings" in self.fields else "",
+                              impression if "impression" in self.fields else ""))
+                if len(batch) >= 1000:
+                    self._insert(batch)
                     batch.clear()
-        self.db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?, ?)", batch)
+        self._insert(batch)
         self.db.commit()
         return problems
+
+    def _insert(self, batch: list[tuple[str, str, str]]) -> None:
+        texts = self.deid.clean_many([text for _, *pair in batch for text in pair]) if batch else []
+        self.db.executemany("INSERT OR IGNORE INTO texts VALUES (?, ?, ?)",
+                            [(key, texts[2 * i], texts[2 * i + 1]) for i, (key, _, _) in enumerate(batch)])
 
     def get(self, report_id: str) -> tuple[str, str]:
         row = self.db.execute("SELECT findings, impression FROM texts WHERE id = ?", (report_id,)).fetchone()
@@ -214,10 +250,11 @@ class TextStore:
 class ShardWriter:
     """Streams the rows of one shard into parquet/<split>/shard-NNNNN.parquet, one row group at a time."""
 
-    def __init__(self, out: Path, number: int, features, row_group: int):
+    def __init__(self, folder: OutputFolder, number: int, features, row_group: int):
         self.features, self.row_group = features, row_group
-        self.paths = {split: out / "parquet" / split / f"shard-{number:05d}.parquet" for split in SPLITS}
-        for path in self.paths.values():  # leftovers of an interrupted attempt at this shard
+        self.paths = {split: folder.root / "parquet" / split / f"shard-{number:05d}.parquet" for split in SPLITS}
+        folder.register(*self.paths.values(), *(path.with_suffix(".tmp") for path in self.paths.values()))
+        for path in self.paths.values():  # leftovers of an interrupted attempt at this shard (registered: ours)
             path.unlink(missing_ok=True)
             path.with_suffix(".tmp").unlink(missing_ok=True)
         self.buffers: dict[str, list[dict]] = {split: [] for split in SPLITS}
@@ -268,14 +305,17 @@ class DatasetBuilder:
         self.descriptions = label_descriptions(self.labeler.get("label_set", ""))
         self.reports = reports
         self.work = options.out / WORK
+        self.folder: OutputFolder | None = None
+        self.hash_ids = bool(options.hash_report_ids)
         self.excluded_views = 0
+        self.skipped_files = 0  # files under --images that are no image (a README, a CSV): counted, not errors
         self.patient_source: Counter = Counter()
         self.sources: list[str] | None = None  # original paths, collected only for --source-map
         self.patient_origin = "manifest"  # where ImageRef.patient comes from: the manifest or the DICOM header
 
     # -- privacy helpers -------------------------------------------------------------------------------------
     def _report_key(self, report_id: str) -> str:
-        return pseudonymous_report(report_id, self.options.salt) if self.options.hash_report_ids else report_id
+        return pseudonymous_report(report_id, self.options.salt) if self.hash_ids else report_id
 
     def _problem(self, report_id: str, relative: str, reason: str) -> Problem:
         source = rekeyed_path(relative, self.options.salt) if relative else ""
@@ -299,6 +339,9 @@ class DatasetBuilder:
             return [ImageRef(report_id, "") for report_id in self.labels]
         planned, seen, paired_reports = [], set(), set()
         for ref, problem in pairs:
+            if problem == NOT_AN_IMAGE:
+                self.skipped_files += 1
+                continue
             if self.sources is not None and ref.relative:
                 self.sources.append(ref.relative)
             if problem:
@@ -337,15 +380,16 @@ class DatasetBuilder:
         return digest.hexdigest()
 
     def _prepare(self, fingerprint: str) -> None:
-        out, state = self.options.out, self.work / "state.json"
-        if self.options.resume and state.is_file():
+        """Keep the finished shards of an interrupted build (--resume, same fingerprint), or remove what earlier
+        builds wrote here (and nothing else) and start afresh."""
+        out, state, folder = self.options.out, self.work / "state.json", self.folder
+        if self.options.resume and state.is_file() and folder.owns(f"{WORK}/state.json"):
             if json.loads(state.read_text()).get("fingerprint") != fingerprint:
                 raise UserError(f"{out}: the inputs or options changed since the interrupted build; "
                                 "run again without --resume")
             return
-        for name in ("parquet", WORK):
-            shutil.rmtree(out / name, ignore_errors=True)
-        (out / "errors.csv").unlink(missing_ok=True)
+        folder.remove_previous()
+        folder.register(self.work)
         self.work.mkdir(parents=True, exist_ok=True)
         state.write_text(json.dumps({"fingerprint": fingerprint}))
 
@@ -353,26 +397,36 @@ class DatasetBuilder:
     def build(self, images: Path | None, manifest: Path | None, progress=None, source_map: Path | None = None
               ) -> dict:
         out = self.options.out
-        if out.exists() and not out.is_dir():
-            raise UserError(f"{out}: exists and is not a folder")
         if self.options.frontal_only and images is None and manifest is None:
             raise UserError("--views frontal needs the views: give --manifest (with a view column) or --images")
         if images is not None and out.resolve().is_relative_to(images.resolve()):
             raise UserError(f"{out}: the output folder must not be inside the images folder")
         if source_map is not None and source_map.resolve().is_relative_to(out.resolve()):
             raise UserError(f"{source_map}: the source map names original files; keep it outside the dataset folder")
+        text_fields = self.options.text_fields
+        if text_fields and self.reports is None:
+            raise UserError("--text needs --reports (the report texts to store)")
+        if text_fields and self.labeler.get("lang") == "zh":
+            raise UserError("--text: Chinese report text cannot be de-identified here (no Chinese name finder); "
+                            "build without --text")
+        self.folder = OutputFolder(out, self.options.overwrite)
+        if self.options.hash_report_ids is None:  # report ids from DICOM tags are accession numbers / UIDs
+            self.hash_ids = images is not None and manifest is None
         self.sources = [] if source_map is not None else None
         refs = self.plan(images, manifest, progress)
         if source_map is not None:
             self.write_source_map(source_map, self.sources)
         with_images = images is not None
-        features = features_for(self.label_names, with_images)
+        features = features_for(self.label_names, with_images, text_fields)
         out.mkdir(parents=True, exist_ok=True)
         self._prepare(self._fingerprint(refs, with_images))
-        texts = TextStore(self.work / "texts.sqlite")
-        if self.reports is not None:
-            self.problems += [self._problem("", p.source, scrub(p.reason, p.source))
+        texts = TextStore(text_fields)
+        if text_fields:
+            task = progress.add_task("de-identifying report text", total=None) if progress else None
+            self.problems += [self._problem(p.report_id, p.source, scrub(p.reason, p.source))
                               for p in texts.load(self.reports, self.labels, self.labeler.get("lang", ""))]
+            if progress:
+                progress.update(task, total=1, completed=1)
         chunks = list(_chunks(refs, self.options.shard_size))
         task = progress.add_task("building" if with_images else "building (text only)", total=len(refs)) \
             if progress else None
@@ -382,7 +436,7 @@ class DatasetBuilder:
         with pool_context or nullcontext() as pool:
             try:
                 for number, chunk in enumerate(chunks):
-                    marker = self.work / f"shard-{number:05d}.json"
+                    marker = self.work / f"shard-{number:05d}.json"  # counts and problems (ids hashed as set)
                     if marker.is_file():  # finished by an interrupted run (only kept with --resume)
                         if progress:
                             progress.advance(task, len(chunk))
@@ -394,7 +448,7 @@ class DatasetBuilder:
         return self._finish(features, with_images, len(chunks))
 
     def _write_shard(self, number, chunk, features, texts, images, pool, progress, task) -> dict:
-        writer = ShardWriter(self.options.out, number, features, self.options.row_group if images else 2000)
+        writer = ShardWriter(self.folder, number, features, self.options.row_group if images else 2000)
         problems: list[Problem] = []
         excluded = 0
         patient_source: Counter = Counter()
@@ -429,18 +483,19 @@ class DatasetBuilder:
 
     def _row(self, ref: ImageRef, patient: str, view: str, texts: TextStore) -> dict:
         states = self.labels[ref.report_id]
-        findings, impression = texts.get(ref.report_id)
-        return {
+        findings, impression = texts.get(ref.report_id) if texts.fields else ("", "")
+        row = {
             "labels": [i for i, state in enumerate(states) if state == "positive"],
             "label_states": list(states),
             "report_id": self._report_key(ref.report_id),
             # no patient id known: each report is its own patient (the summary says how many rows this hit)
             "patient_id": pseudonymous_patient(patient or "report:" + ref.report_id, self.options.salt),
             "view": view,
-            "findings": findings,
-            "impression": impression,
             "source_path": rekeyed_path(ref.relative, self.options.salt) if ref.relative else "",
         }
+        row.update({field: text for field, text in zip(TEXT_FIELDS, (findings, impression), strict=True)
+                    if field in texts.fields})
+        return row
 
     def _finish(self, features, with_images: bool, shards: int) -> dict:
         from datasets import Dataset, DatasetDict
@@ -460,21 +515,25 @@ class DatasetBuilder:
             if not files:  # an empty split still gets its parquet folder, with a zero-row file
                 import pyarrow.parquet as pq
 
-                (out / "parquet" / split).mkdir(parents=True, exist_ok=True)
-                pq.write_table(features.arrow_schema.empty_table(), out / "parquet" / split / "empty.parquet")
+                empty = out / "parquet" / split / "empty.parquet"
+                self.folder.register(empty)
+                empty.parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(features.arrow_schema.empty_table(), empty)
             splits[split] = (Dataset.from_parquet(files, features=features, cache_dir=str(self.work / "cache"))
                              if files else Dataset.from_dict({name: [] for name in features}, features=features))
         dataset = DatasetDict(splits)
-        for split in SPLITS:  # save_to_disk replaces the split folders only
-            shutil.rmtree(out / split, ignore_errors=True)
+        staging = self.work / "dataset"  # saved here, then moved in file by file (never over a file not ours)
+        shutil.rmtree(staging, ignore_errors=True)
         # batches of at most 64 rows (datasets' default is up to 1000 rows / ~100 MB): flat memory with big images
         default_batch = datasets_config.DEFAULT_MAX_BATCH_SIZE
         datasets_config.DEFAULT_MAX_BATCH_SIZE = 64 if with_images else default_batch
         try:  # an empty split needs one explicit shard, or it cannot be loaded back
-            dataset.save_to_disk(str(out), num_shards={split: 1 for split in SPLITS if dataset[split].num_rows == 0})
+            dataset.save_to_disk(str(staging),
+                                 num_shards={split: 1 for split in SPLITS if dataset[split].num_rows == 0})
         finally:
             datasets_config.DEFAULT_MAX_BATCH_SIZE = default_batch
-        self.write_errors(out / "errors.csv")
+        self.folder.remove_previous(under=SPLITS)  # an earlier build's split files (their count may differ)
+        self.write_errors(staging / "errors.csv")
         reasons = Counter(p.reason.split(":")[0].split(" (")[0] for p in self.problems)
         summary = {
             "cxrlabel_version": __version__,
@@ -487,19 +546,24 @@ class DatasetBuilder:
             "views": "frontal" if self.options.frontal_only else "all",
             "split_ratios": list(self.options.ratios),
             "seed": self.options.seed,
-            "report_ids_hashed": self.options.hash_report_ids,
+            "report_ids_hashed": self.hash_ids,
+            "text": list(self.options.text_fields),
+            "text_deidentified_by": "presidio (see README)" if self.options.text_fields else None,
             "shards": shards,
             "reports_in_labels": len(self.labels),
             "excluded_views": self.excluded_views,
+            "skipped_non_image_files": self.skipped_files,
             "patient_id_from": dict(self.patient_source),
             "errors": len(self.problems),
             "errors_by_reason": dict(reasons.most_common()),
             "splits": {split: split_summary(dataset[split], self.label_names) for split in SPLITS},
         }
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-        (out / "README.md").write_text(dataset_card(summary, rules_checksums(self.labeler.get("lang", "")),
-                                                    self.descriptions))
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+        (staging / "README.md").write_text(dataset_card(summary, rules_checksums(self.labeler.get("lang", "")),
+                                                        self.descriptions))
         del dataset, splits
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            self.folder.move_in(path, path.relative_to(staging).as_posix())
         shutil.rmtree(self.work, ignore_errors=True)
         return summary
 
@@ -572,7 +636,10 @@ def dataset_card(summary: dict, checksums: dict[str, str], descriptions: dict[st
         f"- features: {'`image`, ' if summary['images'] else ''}`labels` (indices of the positive labels; "
         "names in the ClassLabel feature), "
         "`label_states` (positive / negative / uncertain / empty per label, label order), `report_id`, "
-        "`patient_id`, `view`, `findings`, `impression`, `source_path`",
+        "`patient_id`, `view`, " + "".join(f"`{field}`, " for field in summary["text"]) + "`source_path`",
+        ("- report text: " + " and ".join(summary["text"]) + ", de-identified with Microsoft Presidio (names, "
+         "dates, identifiers, phone numbers, places replaced by <PERSON>, <DATE>, <ID> ...; automatic, so "
+         "review before sharing)") if summary["text"] else "- report text: none stored",
         "- load with `datasets.load_from_disk(PATH)`; parquet shards under `parquet/<split>/`; problems in "
         f"`errors.csv` ({summary['errors']})",
         "",

@@ -22,6 +22,48 @@ FRONTAL_VIEWS = {"PA", "AP", "FRONTAL", "AP AXIAL", "PA AXIAL", "POSTERO-ANTERIO
 TAG_KEYS = ("AccessionNumber", "StudyInstanceUID", "PatientID", "ViewPosition")
 
 
+PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
+FIRST_GROUPS = {0x0000, 0x0002, 0x0004, 0x0008}  # the group a data set without preamble starts with
+
+
+def looks_like_dicom(path: Path) -> bool:
+    """A 'DICM' preamble, or a bare little-endian data set (old exports) starting with a plausible group."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(132)
+    except OSError:
+        return True  # unreadable: let the reader report why
+    if head[128:132] == b"DICM":
+        return True
+    return len(head) >= 8 and int.from_bytes(head[:2], "little") in FIRST_GROUPS
+
+
+def read_dataset(path: Path, stop_before_pixels: bool = False):
+    """pydicom data set of a DICOM file, old files without preamble / file meta included: those are read with
+    force=True and given the transfer syntax their encoding shows (implicit VR little endian for ACR-NEMA style)."""
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.errors import InvalidDicomError
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        if not looks_like_dicom(path):
+            raise
+    dataset = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+    if not getattr(dataset.file_meta, "TransferSyntaxUID", None):
+        implicit, little = getattr(dataset, "original_encoding", (True, True))
+        meta = dataset.file_meta if isinstance(dataset.file_meta, FileMetaDataset) else FileMetaDataset()
+        meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit is not False else
+                                  ExplicitVRLittleEndian if little is not False else ExplicitVRBigEndian)
+        dataset.file_meta = meta
+    return dataset
+
+
+NOT_AN_IMAGE = "not an image file (neither DICOM, PNG nor JPEG)"
+
+
 class ImageError(Exception):
     """An image that cannot be turned into a training image (the reason goes to errors.csv)."""
 
@@ -101,24 +143,21 @@ def view_from_code(dataset) -> str:
 
 def read_dicom(path: Path) -> DecodedImage:
     """Decode the first frame of a DICOM image to a [0, 1] display array (see the module docstring)."""
-    import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.pixels import apply_color_lut, apply_modality_lut
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom warns about many benign oddities; errors are raised below
         try:
-            dataset = pydicom.dcmread(path)
+            dataset = read_dataset(path)  # old exports without preamble / file meta included
         except InvalidDicomError:
-            try:  # old exports without the 128-byte preamble / file meta: read as a bare data set
-                dataset = pydicom.dcmread(path, force=True)
-            except Exception as exc:
-                raise ImageError(f"unreadable DICOM: {exc.__class__.__name__}") from exc
-            if "PixelData" not in dataset and "SOPClassUID" not in dataset:
-                raise ImageError("not a DICOM file") from None
-        except (OSError, ValueError, EOFError, TypeError, KeyError) as exc:
+            raise ImageError(NOT_AN_IMAGE) from None
+        except Exception as exc:  # a broken header: reported with the reason, the build goes on
             raise ImageError(f"unreadable DICOM: {exc.__class__.__name__}") from exc
         if "PixelData" not in dataset:
+            with open(path, "rb") as handle:  # the tag is there but pydicom dropped it: the file was cut short
+                if PIXEL_DATA_TAG in handle.read():
+                    raise ImageError("truncated DICOM: the pixel data are cut short and cannot be decoded")
             raise ImageError("DICOM has no pixel data")
         if str(dataset.get("BurnedInAnnotation", "")).strip().upper() == "YES":
             raise ImageError("burned-in annotation (the pixels may show patient data)")

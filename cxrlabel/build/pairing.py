@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from cxrlabel.build.images import NOT_AN_IMAGE, RASTER_SUFFIXES, looks_like_dicom, read_dataset, view_from_code
 from cxrlabel.errors import UserError
 
 REPORT_COLUMNS = ("report_id", "uid", "id", "accession", "accession_number", "study_id", "study")
@@ -62,11 +63,8 @@ def image_files(images: Path) -> list[Path]:
 def from_dicom_tags(images: Path, report_ids: set[str], advance: Callable[[], None] | None = None
                     ) -> Iterator[tuple[ImageRef, str]]:
     """(ref, problem) for every file under `images`: AccessionNumber, then StudyInstanceUID, matched to report
-    ids. The problem is "" when the header was read; the ref's report id is "" when no tag matched."""
-    import pydicom
-
-    from cxrlabel.build.images import RASTER_SUFFIXES, view_from_code
-
+    ids. The problem is "" when the header was read, NOT_AN_IMAGE for a file that is no image (a README, a CSV:
+    counted, not an error); the ref's report id is "" when no tag matched."""
     for path in image_files(images):
         relative = str(path.relative_to(images))
         if advance:
@@ -74,10 +72,13 @@ def from_dicom_tags(images: Path, report_ids: set[str], advance: Callable[[], No
         if path.suffix.lower() in RASTER_SUFFIXES:
             yield ImageRef("", relative), "PNG/JPEG has no DICOM tags to pair it (give a --manifest)"
             continue
+        if not looks_like_dicom(path):
+            yield ImageRef("", relative), NOT_AN_IMAGE
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                header = pydicom.dcmread(path, stop_before_pixels=True)
+                header = read_dataset(path, stop_before_pixels=True)
         except Exception as exc:  # not DICOM, or a broken header: reported with the reason, the build goes on
             yield ImageRef("", relative), f"unreadable DICOM header: {exc.__class__.__name__}"
             continue
