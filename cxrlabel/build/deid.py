@@ -3,10 +3,10 @@
 Presidio's analyzer runs the project's own spaCy English model (named entities PERSON, GPE / LOC / FAC,
 DATE / TIME) with its date, phone-number and US SSN recognizers, plus patterns written here for what a
 radiology report carries: labelled identifiers (MRN, accession, patient id ...), any run of 5 or more digits,
-e-mail addresses, DICOM-style names (DOE^JOHN) and titled names (Dr. Carter). A name or place found by the
-small NER model alone whose every word is in the English labeler's vocabulary (rules/en: "Cardiomegaly.",
-"Pulmonary XXXX") is radiology, not PHI, and is kept. Presidio's anonymizer replaces each
-finding with its type: <PERSON>, <DATE>, <ID>, <PHONE>, <LOCATION> (places and named hospitals / clinics), <EMAIL>. OpenI's `XXXX` masks are kept as
+e-mail addresses, DICOM-style names (DOE^JOHN), titled names (Dr. Carter) and named hospitals / clinics. A name
+or place found by the small NER model alone whose every word is in the English labeler's vocabulary (rules/en:
+"Cardiomegaly.", "Pulmonary XXXX") is radiology, not PHI, and is kept. Presidio's anonymizer replaces each
+finding with its type: <PERSON>, <DATE>, <ID>, <PHONE>, <LOCATION>, <EMAIL>. OpenI's `XXXX` masks are kept as
 they are. Nothing is downloaded: the model is an installed package, and no recognizer that looks anything up
 (e-mail domain validation) is loaded. Chinese text is not handled (see `has_cjk`).
 """
