@@ -13,12 +13,14 @@ from __future__ import annotations
 import networkx as nx
 
 from cxrlabel.en.parsing import ParsedSentence
+from cxrlabel.en.repair import repair_graph
 
 NEGATION_WORDS = {"no", "not", "n't", "never", "neither", "nor", "without"}
 # Backend labels → canonical labels (prepositions, conjunctions and copulas are handled apart).
 LABELS = {
     "obj": "dobj",
     "nsubj:pass": "nsubjpass",
+    "csubj:pass": "csubjpass",
     "aux:pass": "auxpass",
     "acl:relcl": "relcl",
     "compound:prt": "prt",
@@ -36,14 +38,21 @@ LABELS = {
 }
 PREPOSITION_ATTACHMENTS = {"nmod", "obl", "acl", "advcl"}
 COORDINATORS = {"and", "or", "nor", "but"}
+# Words and marks that end a cue's scope (ConText-style terminators): "No pneumothorax, but an effusion cannot be
+# excluded", "heart normal; no effusion". A rule's cue must lie in the finding's clause.
+CLAUSE_BREAK_LEMMAS = {"but", "however", "although", "though", "whereas", "except", "nevertheless"}
+CLAUSE_BREAK_MARKS = {";"}
 
 
 def build_graph(parsed: ParsedSentence) -> nx.DiGraph:
     """Build the canonical graph of one parsed sentence."""
     graph = nx.DiGraph(text=parsed.text)
-    for token in parsed.tokens:
+    clause = 0
+    for index, token in enumerate(parsed.tokens):
+        if index and _breaks_clause(parsed.tokens, index):
+            clause += 1
         graph.add_node(token.i, text=token.text, lemma=token.lemma, pos=token.pos, start=token.start,
-                       end=token.end)
+                       end=token.end, clause=clause)
     heads = {t.i: t.head for t in parsed.tokens}
     deps = {t.i: t.dep.lower() for t in parsed.tokens}
     if parsed.scheme == "clear":
@@ -54,8 +63,24 @@ def build_graph(parsed: ParsedSentence) -> nx.DiGraph:
             graph.add_edge(head, token.i, label=deps[token.i])
     _normalise_labels(graph)
     _collapse_prepositions(graph)
+    repair_graph(graph)
     _flatten_coordination(graph)
     return graph
+
+
+def _breaks_clause(tokens: tuple, index: int) -> bool:
+    """Whether tokens[index] starts a new clause. "yet" only as a conjunction ("not yet" is no boundary);
+    "otherwise" only after punctuation or before a negation ("atelectasis, otherwise no acute disease"), not
+    in "the lungs are otherwise clear"."""
+    token = tokens[index]
+    if token.lemma in CLAUSE_BREAK_LEMMAS or token.text in CLAUSE_BREAK_MARKS:
+        return True
+    if token.lemma == "yet":
+        return token.pos == "CCONJ"
+    if token.lemma == "otherwise":
+        following = tokens[index + 1].lemma if index + 1 < len(tokens) else ""
+        return tokens[index - 1].pos == "PUNCT" or following in NEGATION_WORDS | {"negative", "unremarkable"}
+    return False
 
 
 def _clear_to_ud_shape(parsed: ParsedSentence, heads: dict[int, int], deps: dict[int, str]) -> None:

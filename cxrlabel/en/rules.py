@@ -29,7 +29,8 @@ STAGES = {
 }
 NODE_KEYS = {"word", "lemma", "pos", "not_word", "not_lemma"}
 STEP_KEYS = {"edge", "dir", "node", "repeat"}
-RULE_KEYS = {"id", "comment", "path"}
+RULE_KEYS = {"id", "comment", "path", "examples"}
+EXAMPLE_KEYS = {"text", "finding", "state"}
 POSITIVE_RULE = "default.positive"
 
 
@@ -49,25 +50,36 @@ class Step:
 
 
 @dataclass(frozen=True)
+class RuleExample:
+    """A report sentence this rule must decide: the mention of `finding` in `text` gets `state` from this rule."""
+
+    text: str
+    finding: str  # a vocabulary finding name (rules/en/findings/<finding>.yml)
+    state: State
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     stage: str
     comment: str
     paths: tuple[tuple[Step, ...], ...]  # the path with every `repeat` expanded
     source: str  # file:line
+    examples: tuple[RuleExample, ...] = ()
 
-    def matches(self, graph: nx.DiGraph, anchors: list[int]) -> bool:
-        return any(_walk(graph, anchor, path, 0) for anchor in anchors for path in self.paths)
+    def matches(self, graph: nx.DiGraph, anchors: list[int], clause: int) -> bool:
+        """Whether a path leads from an anchor to a cue that lies in the finding's clause."""
+        return any(_walk(graph, anchor, path, 0, clause) for anchor in anchors for path in self.paths)
 
 
-def _walk(graph: nx.DiGraph, node: int, path: tuple[Step, ...], index: int) -> bool:
+def _walk(graph: nx.DiGraph, node: int, path: tuple[Step, ...], index: int, clause: int) -> bool:
     if index == len(path):
-        return True
+        return graph.nodes[node]["clause"] == clause  # the cue's scope ends at a clause boundary
     step = path[index]
     neighbours = graph.succ[node] if step.outgoing else graph.pred[node]  # adjacency dicts: no edge views
     for neighbour, edge in neighbours.items():
         if step.edge.fullmatch(edge["label"]) and step.node(graph.nodes[neighbour]):
-            if _walk(graph, neighbour, path, index + 1):
+            if _walk(graph, neighbour, path, index + 1, clause):
                 return True
     return False
 
@@ -110,7 +122,19 @@ def compile_rule(spec: dict, stage: str, where: str) -> Rule:
         low, high = step.get("repeat", [1, 1])
         options.append([(compiled,) * count for count in range(int(low), int(high) + 1)])
     paths = tuple(sum(combo, ()) for combo in itertools.product(*options))
-    return Rule(str(spec["id"]), stage, str(spec.get("comment", "")), paths, where)
+    examples = tuple(compile_example(example, f"{where} example {number}")
+                     for number, example in enumerate(spec.get("examples") or [], start=1))
+    return Rule(str(spec["id"]), stage, str(spec.get("comment", "")), paths, where, examples)
+
+
+def compile_example(spec: dict, where: str) -> RuleExample:
+    if not isinstance(spec, dict) or set(spec) != EXAMPLE_KEYS:
+        raise ValueError(f"{where}: an example needs exactly the keys {sorted(EXAMPLE_KEYS)}")
+    try:
+        state = State(str(spec["state"]))
+    except ValueError as exc:
+        raise ValueError(f"{where}: state must be one of {[s.value for s in State]}") from exc
+    return RuleExample(str(spec["text"]), str(spec["finding"]), state)
 
 
 def _line_numbers(path: Path) -> list[int]:
@@ -158,8 +182,9 @@ class RuleSet:
 
     def decide(self, graph: nx.DiGraph, node: int) -> tuple[State, str]:
         anchors = self.anchors(graph, node)
+        clause = graph.nodes[node]["clause"]
         for rule in self.rules:
-            if rule.matches(graph, anchors):
+            if rule.matches(graph, anchors, clause):
                 return STAGES[rule.stage], rule.id
         return State.POSITIVE, POSITIVE_RULE
 
