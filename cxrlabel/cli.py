@@ -65,20 +65,34 @@ def mine(
     workers: WorkersOption = 1,
     batch_size: Annotated[int, typer.Option(min=1, help="Reports per batch sent to a worker.")] = 64,
     max_chars: Annotated[int, typer.Option(min=1, help="Longer reports go to errors.csv.")] = 100_000,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run from its last finished batch (same "
+                           "inputs and options).")
+    ] = False,
 ) -> None:
     """Label every report and write OUT/labels.csv (1 positive, 0 negative, -1 uncertain, empty not
     mentioned), OUT/mentions.jsonl (evidence: sentence, span, state, deciding rule), OUT/errors.csv
-    (records that could not be processed, with the reason) and OUT/summary.json."""
-    from cxrlabel.mining import mine_reports
+    (records that could not be processed, with the reason) and OUT/summary.json. The files reach OUT
+    only when the run finishes: a failed or interrupted run leaves the previous ones as they were."""
+    from cxrlabel.mining import MiningInterrupted, mine_reports
 
     try:
         summary = mine_reports(
             reports, lang=lang, out=out, labels=labels, options=labeler_options(lang, parser),
             id_column=id_column, text_columns=text_column, workers=workers, batch_size=batch_size,
-            max_chars=max_chars, console=console,
+            max_chars=max_chars, resume=resume, console=console,
         )
     except UserError as exc:
         fail(str(exc))
+    except MiningInterrupted as stopped:
+        done = stopped.summary["reports_read"]
+        kept = (f"the partial run ({done} reports, summary.json \"complete\": false) is in {stopped.partial_dir}; "
+                "run the same command with --resume to continue" if done else "nothing was labelled")
+        console.print(f"[yellow]interrupted:[/] {out} keeps its previous results; {kept}", highlight=False)
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted:[/] {out} keeps its previous results")
+        raise typer.Exit(130) from None
     console.print(
         f"{summary['reports_written']} reports labelled, {summary['reports_failed']} in errors.csv "
         f"({summary['reports_per_second']:.0f} reports/s) → {out}"
@@ -129,14 +143,31 @@ def validate(
 def explain(
     text: Annotated[str, typer.Argument(help="Report or sentence text to explain.")],
     labels: LabelsOption = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", help="Report language: en or zh (default: the label set's, else en).")
+    ] = None,
     parser: ParserOption = "spacy",
 ) -> None:
-    """Show how an English text is labelled: sentences, canonical graph edges, mentions and the rule
-    that decided each."""
-    from cxrlabel.en.explain import explain_text
+    """Show how a text is labelled and the rule that decided each label. English: sentences, canonical graph
+    edges, mentions. Chinese: sentences, clauses with their cue, matched exemplars (dong10) or routed
+    statements with templates/terms (regions5)."""
+    from cxrlabel.labelsets import load_label_set
 
     try:
-        explain_text(text, labels=labels or "chestxray14", parser=parser)
+        if lang not in (None, "en", "zh"):
+            raise UserError(f"unknown language {lang!r}: choose en or zh")
+        label_set = load_label_set(labels or ("dong10" if lang == "zh" else "chestxray14"))
+        lang = lang or label_set.lang
+        if label_set.lang != lang:
+            raise UserError(f"label set {label_set.name!r} is for --lang {label_set.lang}, not {lang}")
+        if lang == "zh":
+            from cxrlabel.zh.explain import explain_text as explain_chinese
+
+            explain_chinese(text, label_set)
+        else:
+            from cxrlabel.en.explain import explain_text
+
+            explain_text(text, labels=labels or "chestxray14", parser=parser)
     except UserError as exc:
         fail(str(exc))
 

@@ -1,8 +1,9 @@
-"""Chinese labeler on two blind challenge sets (tests/data/zh_challenge.md, zh_challenge2.md): 150 reports each,
+"""Chinese labeler on two development sets (tests/data/zh_challenge.md, zh_challenge2.md): 150 reports each,
 written by two helpers before the rules were read, in phrasings, typos, punctuation and numbering styles of real DR
-chest reports (the second also with comparisons with prior films, side and severity words, extra structures). The
-labeler must reach the held-back targets on both (macro F1: dong10 ≥ 0.95, regions5 ≥ 0.97), not a perfect score;
-the unit cases below keep the general gaps they exposed fixed."""
+chest reports (the second also with comparisons with prior films, side and severity words, extra structures). They
+were blind once, but the rules were fixed against them, so they are development sets now: the floors are today's
+figures on their gold as moved to the corrected development conventions (macro F1 1.000 on both label sets); the
+unit cases below keep the general gaps they exposed fixed."""
 
 import csv
 from pathlib import Path
@@ -20,8 +21,8 @@ DATA = Path(__file__).parent / "data"
 
 @pytest.mark.parametrize("challenge_set", ["zh_challenge.csv", "zh_challenge2.csv"])
 @pytest.mark.parametrize(("label_set", "column", "target"),
-                         [("dong10", "diagnosis", 0.95), ("regions5", "findings", 0.97)])
-def test_challenge_set_reaches_the_target_macro_f1(challenge_set, label_set, column, target):
+                         [("dong10", "diagnosis", 1.0), ("regions5", "findings", 1.0)])
+def test_development_set_keeps_todays_macro_f1(challenge_set, label_set, column, target):
     rows = list(csv.DictReader(open(DATA / challenge_set, encoding="utf-8")))
     names = load_label_set(label_set).names
     assert len(rows) == 150
@@ -57,7 +58,7 @@ def test_bronchitis_with_emphysema_is_both_with_label_less_words_around_them(dia
     assert _positive("dong10", "diagnosis", diagnosis) == {"bronchitis", "emphysema"}
 
 
-# gaps found by the second set
+# gaps found by the second development set
 @pytest.mark.parametrize(("diagnosis", "positive", "uncertain"), [
     ("高血压心脏改变？主动脉硬化。", {"aortosclerosis"}, set()),       # "?" hedges what comes before it only
     ("肺气肿？心影增大。", {"increased_heart_shadow"}, {"emphysema"}),

@@ -1,5 +1,8 @@
 """Consistency checks of the Chinese rule files."""
 
+import shutil
+
+from cxrlabel.resources import rules_path
 from cxrlabel.zh.rulecheck import check_mapping, check_rules
 
 
@@ -19,3 +22,10 @@ def test_mapping_problems_are_reported(tmp_path):
     assert "'左侧' (pleural_effusion) is empty" in problems
     assert "'右侧胸腔积液' is both pleural_effusion and pleural_thickening" in problems
     assert "'胸腔积液' is both pleural_effusion and ignore" in problems
+
+
+def test_a_typo_pattern_that_is_no_regular_expression_is_reported(tmp_path):
+    shutil.copytree(rules_path("zh"), tmp_path / "zh")
+    normalize = tmp_path / "zh" / "normalize.yml"
+    normalize.write_text(normalize.read_text(encoding="utf-8").replace("- [嗝, 膈]", "- ['[嗝', 膈]"), encoding="utf-8")
+    assert any("typo pattern '[嗝'" in problem for problem in check_rules(tmp_path))

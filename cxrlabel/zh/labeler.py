@@ -76,9 +76,9 @@ class ChineseLabeler:
         labels: dict[str, State] = {}
         mentions: list[Mention] = []
         for sentence in split_sentences(diagnosis):
-            for index, clause in enumerate(self._statements(split_clauses(sentence))):
+            for index, clause in enumerate(self.statements(split_clauses(sentence))):
                 state, cue = clause_state(clause)
-                for item, assignment in self._assignments(clause, index > 0):
+                for item, assignment in self.assignments(clause, index > 0):
                     rule = f"{assignment.rule}:{assignment.exemplar}" + (f"|cue:{cue}" if cue else "")
                     start = clause.find(item)
                     start, end = (start, start + len(item)) if start >= 0 else (0, len(clause))
@@ -88,13 +88,13 @@ class ChineseLabeler:
         self._derive_normal(labels)
         return ReportResult(report_id, labels, mentions)
 
-    def _assignments(self, clause: str, later: bool) -> list[tuple[str, Assignment]]:
+    def assignments(self, clause: str, later: bool) -> list[tuple[str, Assignment]]:
         """(item, assignment) pairs of a clause: every item ("慢性支气管炎、肺气肿" → two) by its exemplars; an
         item after the first, or in a clause after the first, may continue the one before it."""
         return [(item, assignment) for position, item in enumerate(split_items(clause))
                 for assignment in assign_all(item, later or position > 0, self.mapping)]
 
-    def _statements(self, clauses: list[str]) -> list[str]:
+    def statements(self, clauses: list[str]) -> list[str]:
         """Clauses, a clause cut before a mid-clause negation when the part before it names a label
         ("两肺纹理增多未见胸腔积液", not "心影未见增大")."""
         statements = []

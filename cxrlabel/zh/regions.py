@@ -80,19 +80,19 @@ def route(clause: str, regions: tuple[Region, ...]) -> Region | None:
     return best
 
 
-def sign_routes(clauses: list[str], regions: tuple[Region, ...]) -> dict[int, Region]:
+def sign_routes(clauses: list[str], regions: tuple[Region, ...]) -> dict[int, tuple[Region, str]]:
     """Clauses routed by a sign rather than by their cue: the clause holding a region's sign ("上缘呈弧形"), and
     the clause before it when the sign clause names no region itself (it describes that clause's opacity:
     "右下肺野见大片致密影，上缘呈弧形" is the effusion, not the lung)."""
-    routes: dict[int, Region] = {}
+    routes: dict[int, tuple[Region, str]] = {}
     for index, clause in enumerate(clauses):
         text = canonical(clause)
-        region = next((r for r in regions if any(sign in text for sign in r.signs)), None)
-        if region is None:
+        found = next(((r, sign) for r in regions for sign in r.signs if sign in text), None)
+        if found is None:
             continue
-        routes[index] = region
+        routes[index] = found
         if index > 0 and route(clause, regions) is None:
-            routes[index - 1] = region
+            routes[index - 1] = found
     return routes
 
 
@@ -150,7 +150,8 @@ def decide_regions(findings: str) -> list[RegionDecision]:
         clauses = [part for whole in split_clauses(sentence) for part in split_coordinated(whole, regions)]
         by_sign = sign_routes(clauses, regions)
         for index, clause in enumerate(clauses):
-            region = by_sign.get(index) or route(clause, regions) or region
+            region = by_sign[index][0] if index in by_sign else route(clause, regions) or region
+            routed = f"|sign:{by_sign[index][1]}" if index in by_sign else ""
             if region is None:
                 continue
             split = negation_split(clause)
@@ -163,5 +164,5 @@ def decide_regions(findings: str) -> list[RegionDecision]:
                 region = region_after
                 continue
             abnormal, state, rule_id = decide_clause(clause, region, max_distance)
-            decisions.append(RegionDecision(region.name, clause, abnormal, state, rule_id))
+            decisions.append(RegionDecision(region.name, clause, abnormal, state, rule_id + routed))
     return decisions

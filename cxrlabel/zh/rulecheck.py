@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from cxrlabel.labelsets import load_label_set
@@ -46,6 +47,11 @@ def check_rules(root: Path | None = None) -> list[str]:
         problems += [f"normalize.yml: {table} {wrong!r} → {right!r} holds another variant ({key!r}), so the "
                      f"result depends on replacement order" for wrong, right in keys.items() for key in keys
                      if key in right and key != wrong]
+    for pattern, _ in normalize.get("typo_patterns") or []:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(f"normalize.yml: typo pattern {pattern!r} is not a regular expression ({exc})")
     problems += [f"normalize.yml: traditional {pair!r} is not a traditional/simplified character pair"
                  for pair in normalize["traditional"].split() if len(pair) != 2 or pair[0] == pair[1]]
     cues = load_yaml(zh / "negation.yml")
