@@ -3,7 +3,8 @@
 Presidio's analyzer runs the project's own spaCy English model (named entities PERSON, GPE / LOC / FAC,
 DATE / TIME) with its date, phone-number and US SSN recognizers, plus patterns written here for what a
 radiology report carries: labelled identifiers (MRN, accession, patient id ...), any run of 5 or more digits,
-e-mail addresses, DICOM-style names (DOE^JOHN), titled names (Dr. Carter) and named hospitals / clinics. A name
+e-mail addresses, DICOM-style names (DOE^JOHN), titled names (Dr. Carter), capitalised words after a cue
+("patient", "name:", "seen by", "radiologist" ...) and named hospitals / clinics. A name
 or place found by the small NER model alone whose every word is in the English labeler's vocabulary (rules/en:
 "Cardiomegaly.", "Pulmonary XXXX") is radiology, not PHI, and is kept. Presidio's anonymizer replaces each
 finding with its type: <PERSON>, <DATE>, <ID>, <PHONE>, <LOCATION>, <EMAIL>. OpenI's `XXXX` masks are kept as
@@ -35,6 +36,11 @@ PATTERNS = (
     ("PERSON", "DICOM name", r"\b[a-z][a-z'-]*\^[a-z][a-z'^-]*", 0.9),
     ("LOCATION", "institution", r"(?-i:(?:[A-Z][A-Za-z'.-]+\s+){1,4})(?:hospital|medical center|clinic|infirmary)\b",
      0.8),
+    ("PERSON", "name after a cue",
+     r"(?<=\b(?:patient|pt\.?|name|(?:seen|signed|dictated|reported|read|reviewed|discussed with|called to|"
+     r"notified|informed|referred) by|attending|radiologist|physician|contact|mother|father|son|daughter|wife|"
+     r"husband)\s*:?\s+)(?!(?i:name|number|id|mrn|is|was|has)\b)(?-i:[A-Z][a-z'-]+(?:\s+[A-Z]\b\.?)?"
+     r"(?:\s+[A-Z][a-z'-]+){0,2})", 0.7),
     ("PERSON", "titled name", r"\b(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+(?-i:[A-Z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)", 0.8),
 )
 
@@ -52,9 +58,10 @@ def radiology_words() -> frozenset[str]:
 
 
 def _is_radiology(span: str, recognizer: str) -> bool:
-    """An NER-only finding made of vocabulary words (and masks) only."""
+    """A finding of the NER model or of a name cue made of vocabulary words (and masks) only."""
     words = [word.lower() for word in re.findall(r"[A-Za-z]+", span) if not re.fullmatch(r"X{2,}", word)]
-    return recognizer == "SpacyRecognizer" and bool(words) and all(w in radiology_words() for w in words)
+    return (recognizer in ("SpacyRecognizer", "name after a cue") and bool(words)
+            and all(word in radiology_words() for word in words))
 
 
 def has_cjk(text: str) -> bool:
