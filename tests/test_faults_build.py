@@ -20,6 +20,8 @@ from pydicom.data import DATA_ROOT
 DATA = Path(__file__).parent / "data" / "build_openi"
 SHARED_DICOM = Path(__file__).resolve().parents[2] / "shared" / "data" / "dicom"  # ../shared beside the repo
 SALT = "fault-test-salt-0123"
+OLD_STUDY = "1.3.6.1.4.1.5962.1.2.4.20040826185059.5457"
+CUT_STUDY = "1.2.826.0.1.3680043.8.498.13331179108403236084039838123417806584"
 CXRLABEL = [str(Path(sys.executable).with_name("cxrlabel"))]  # the installed console script
 
 
@@ -147,24 +149,20 @@ def test_old_style_and_truncated_dicom_and_non_image_files(tmp_path):
     images = tmp_path / "images"
     images.mkdir()
     # an ACR-NEMA style file: no preamble, no file meta, implicit VR little endian
-    old = pydicom.dcmread(bundled("CT_small.dcm"))
-    old.AccessionNumber = "OLD1"
-    del old.file_meta
-    old.save_as(images / "old.dcm", implicit_vr=True, little_endian=True, enforce_file_format=False)
+    source = bundled("MR_small_implicit.dcm")  # study 1.3.6.1.4.1.5962.1.2.4.20040826185059.5457, no accession
+    meta_length = pydicom.dcmread(source).file_meta.FileMetaInformationGroupLength
+    # preamble + DICM + (0002,0000) + file meta group cut off: the bare implicit VR little endian data set
+    (images / "old.dcm").write_bytes(source.read_bytes()[132 + 12 + meta_length:])
     assert (images / "old.dcm").read_bytes()[128:132] != b"DICM"
-    jpeg = bundled("SC_rgb_jpeg.dcm")
-    cut = pydicom.dcmread(jpeg)
-    cut.AccessionNumber = "CUT1"
-    cut.save_as(images / "cut.dcm")
-    raw = (images / "cut.dcm").read_bytes()
-    (images / "cut.dcm").write_bytes(raw[: len(raw) * 2 // 3])
+    jpeg = bundled("SC_rgb_jpeg.dcm").read_bytes()  # JPEG baseline, study CUT_STUDY, cut at two thirds
+    (images / "cut.dcm").write_bytes(jpeg[: len(jpeg) * 2 // 3])
     (images / "SOURCE.md").write_text("# where these files come from\n")
     (images / "files.csv").write_text("file,sha256\nold.dcm,abc\n")
     real = SHARED_DICOM / "CR-MONO1-10-chest.dcm"
     if real.is_file():  # the real old-style CR (accession FUJI95714), read from ../shared when present
         (images / "cr.dcm").write_bytes(real.read_bytes())
     labels = tmp_path / "labels.csv"
-    labels.write_text("id,Effusion\nOLD1,1\nCUT1,0\nFUJI95714,1\n")
+    labels.write_text(f"id,Effusion\n{OLD_STUDY},1\n{CUT_STUDY},0\nFUJI95714,1\n")
     out = tmp_path / "ds"
     result = cli("--labels", str(labels), "--images", str(images), "--out", str(out), "--size", "64",
                  "--keep-report-ids")
@@ -173,9 +171,9 @@ def test_old_style_and_truncated_dicom_and_non_image_files(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["skipped_non_image_files"] == 2
     rows = {row["report_id"]: row for split in load_from_disk(str(out)).values() for row in split}
-    assert "OLD1" in rows and np.asarray(rows["OLD1"]["image"]).std() > 0
+    assert OLD_STUDY in rows and np.asarray(rows[OLD_STUDY]["image"]).std() > 0
     errors = (out / "errors.csv").read_text()
-    assert "CUT1" in errors and "truncated DICOM" in errors and "no pixel data" not in errors
+    assert CUT_STUDY in errors and "truncated DICOM" in errors and "no pixel data" not in errors
     assert "SOURCE" not in errors and "not an image" not in errors
     if real.is_file():
         image = np.asarray(rows["FUJI95714"]["image"], dtype=np.float32)
