@@ -50,6 +50,9 @@ def fit(
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
     max_steps: Annotated[int, typer.Option(min=0, help="Cap on steps per epoch (0 = whole split).")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt (same options).")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Stop at the first row whose image cannot be decoded (default: skip it, count it in "
+                         "train_log.jsonl and list it in OUT/errors.csv).")] = False,
 ) -> None:
     """Fine-tune a CNN (transformers backbone, ChestX-ray8 head: transition layer, pooling, prediction layer) with
     sigmoid multi-label outputs; early stopping on the validation mean AUC. Uses the GPU when present (bf16
@@ -69,7 +72,10 @@ def fit(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn()) as progress:
         try:
-            result = run_fit(str(dataset), out, config, resume=resume, progress=progress, log=progress.console.print)
+            def log(message: str) -> None:  # one line each (no wrapping), paths printed as they are (no markup)
+                progress.console.print(message, soft_wrap=True, markup=False, highlight=False)
+
+            result = run_fit(str(dataset), out, config, resume=resume, progress=progress, log=log, strict=strict)
         except UserError as exc:
             _fail(exc)
     if result["history"]:
@@ -82,6 +88,9 @@ def evaluate(
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
     dataset: Annotated[Path | None, typer.Option(help="Dataset folder (default: the one the run trained on).")] = None,
     crops: Annotated[str, typer.Option(help="center, or five (mean of 4 corners + centre, Dong et al.).")] = "center",
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Stop at the first row whose image cannot be decoded (default: leave it out of the scores, "
+                         "count it in metrics.json and list it in RUN/evaluate_errors.csv).")] = False,
 ) -> None:
     """Write RUN/metrics.json (per label AUC, sensitivity and specificity at the Youden threshold chosen on the
     validation split and stored in RUN/thresholds.json, top-3 sensitivity, support; mean AUC; mean per-image
@@ -89,10 +98,12 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
+    from cxrtrain.data import SkipLog
     from cxrtrain.evaluate import evaluate_run
 
+    skips = SkipLog(strict)
     try:
-        result = evaluate_run(run, split, str(dataset) if dataset else None, crops)
+        result = evaluate_run(run, split, str(dataset) if dataset else None, crops, skips)
     except UserError as exc:
         _fail(exc)
     table = Table(title=f"{split}: {result['n_images']} images ({crops} crop)")
@@ -108,6 +119,8 @@ def evaluate(
     Console().print(table)
     typer.echo(f"mean AUC {fmt(result['mean_auc'])}, mean per-image AP {fmt(result['mean_average_precision'])} "
                f"→ {run / 'metrics.json'}, {run / 'roc.png'}")
+    if skips.rows:
+        typer.echo(f"{skips.summary()} → {run / 'evaluate_errors.csv'}")
 
 
 @app.command()
@@ -135,6 +148,12 @@ def heatmap(
         summary = heatmap_run(run, target, bbox, cuts, max_images, top)
     except UserError as exc:
         _fail(exc)
+    if summary["skipped"]:
+        typer.echo(f"{summary['skipped']} unreadable image(s) skipped → {summary['errors']}", err=True)
+    if not summary["images"]:
+        typer.echo(f"error: none of the {summary['skipped']} image(s) could be read (reasons in {summary['errors']})",
+                   err=True)
+        raise typer.Exit(1)
     typer.echo(f"{summary['images']} image(s) → {summary['out']}")
     if "localisation" in summary:
         typer.echo(f"localisation scores → {summary['localisation']}")

@@ -1,15 +1,19 @@
-"""`cxrtrain evaluate`: metrics.json, roc.png and a table for one split of a trained run."""
+"""`cxrtrain evaluate`: metrics.json, roc.png and a table for one split of a trained run.
+
+Rows with an unreadable image are left out of the scores, counted in metrics.json (`skipped_rows`, present only
+when some were) and listed in RUN/evaluate_errors.csv; with `strict` the first one stops the command."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from cxrlabel.errors import UserError
-from cxrtrain.data import ChestXrayDataset, Preprocessing, load_splits
+from cxrtrain.data import ChestXrayDataset, Preprocessing, SkipLog, load_splits
 from cxrtrain.metrics import evaluate_scores, youden_thresholds
 from cxrtrain.model import rebuild_model
 from cxrtrain.train import TrainConfig, device_for_run, make_loader, predict
@@ -20,39 +24,61 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[torch.nn.Module, dict
     path = run_dir / "best.pt"
     if not path.exists():
         raise UserError(f"{run_dir}: no best.pt (run `cxrtrain fit` first)")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    return rebuild_model(checkpoint).to(device).eval(), checkpoint
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise UserError(f"{run_dir}: the run folder is not writable (results are written there)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        model = rebuild_model(checkpoint)
+    except UserError:
+        raise
+    except Exception as exc:  # truncated copy or a foreign file: pickle, zip and key errors of many kinds
+        raise UserError(f"{path}: not a readable `cxrtrain fit` checkpoint ({exc.__class__.__name__}); "
+                        "copy it again or train anew") from exc
+    return model.to(device).eval(), checkpoint
 
 
-def split_scores(model, checkpoint: dict, split_name: str, dataset_dir: str | None, device, crops: str):
+def split_scores(model, checkpoint: dict, split_name: str, dataset_dir: str | None, device, crops: str,
+                 skips: SkipLog):
     dataset, names = load_splits(dataset_dir or checkpoint["dataset"])
     if split_name not in dataset:
         raise UserError(f"no split {split_name!r} (the dataset has {', '.join(dataset)})")
+    if len(dataset[split_name]) == 0:
+        raise UserError(f"the {split_name} split of {dataset_dir or checkpoint['dataset']} is empty; nothing to score "
+                        "(choose another --split or rebuild with other `cxrlabel build --split` ratios)")
     if names != checkpoint["label_names"]:
         raise UserError("the dataset's label names differ from those the run was trained on")
     settings = dict(checkpoint["config"])
     prep = Preprocessing(**{**settings.pop("prep"), "test_crops": crops})
     config = TrainConfig(**settings, prep=prep)
-    data = ChestXrayDataset(dataset[split_name], len(names), prep, train=False)
-    scores, targets = predict(model, make_loader(data, config), device, prep)
+    data = ChestXrayDataset(dataset[split_name], len(names), prep, train=False, name=split_name)
+    scores, targets = predict(model, make_loader(data, config), device, prep, skips=skips)
     return scores, targets, names
 
 
-def evaluate_run(run_dir: Path, split: str = "test", dataset_dir: str | None = None, crops: str = "center") -> dict:
-    """Score `split` with the best checkpoint: RUN/metrics.json, RUN/roc.png; returns the metrics."""
+def evaluate_run(run_dir: Path, split: str = "test", dataset_dir: str | None = None, crops: str = "center",
+                 skips: SkipLog | None = None) -> dict:
+    """Score `split` with the best checkpoint: RUN/metrics.json, RUN/roc.png (and RUN/evaluate_errors.csv when rows
+    were skipped into `skips`); returns the metrics."""
     if crops not in ("center", "five"):
         raise UserError("--crops takes center or five")
+    skips = skips if skips is not None else SkipLog()
     device = device_for_run()
     model, checkpoint = load_run(run_dir, device)
     thresholds = stored_thresholds(run_dir, checkpoint, crops)
     if thresholds is None:  # Youden's J on the validation split, stored with the run
-        scores, targets, names = split_scores(model, checkpoint, "validation", dataset_dir, device, crops)
+        scores, targets, names = split_scores(model, checkpoint, "validation", dataset_dir, device, crops, skips)
         thresholds = youden_thresholds(targets, scores)
         (run_dir / "thresholds.json").write_text(json.dumps(
             {"split": "validation", "method": "youden", "crops": crops, "checkpoint_epoch": checkpoint["epoch"] + 1,
              "thresholds": dict(zip(names, thresholds, strict=True))}, indent=2))
-    scores, targets, names = split_scores(model, checkpoint, split, dataset_dir, device, crops)
+    scores, targets, names = split_scores(model, checkpoint, split, dataset_dir, device, crops, skips)
     result = {"split": split, "n_images": int(len(targets)), **evaluate_scores(targets, scores, names, thresholds)}
+    errors = run_dir / "evaluate_errors.csv"
+    if skips.rows:
+        result["skipped_rows"] = len(skips.rows)
+        skips.write_csv(errors)
+    else:  # an earlier evaluation's list would describe another scoring
+        errors.unlink(missing_ok=True)
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
     plot_roc(targets, scores, names, run_dir / "roc.png")
     return result

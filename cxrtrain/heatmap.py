@@ -1,8 +1,12 @@
-"""`cxrtrain heatmap`: class activation maps, boxes from thresholded heatmaps, localisation accuracy."""
+"""`cxrtrain heatmap`: class activation maps, boxes from thresholded heatmaps, localisation accuracy.
+
+An image that cannot be read or decoded is skipped and listed with the reason in RUN/heatmaps/errors.csv; the
+others are drawn."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,16 +96,19 @@ def read_gold_boxes(path: Path) -> dict[tuple[str, str], list[Box]]:
     """ChestX-ray8 BBox list: Image Index, Finding Label, x, y, w, h after a header row (its 'Bbox [x', 'y', 'w',
     'h]' header works), in the pixel coordinates of the images the heatmaps are drawn on."""
     boxes: dict[tuple[str, str], list[Box]] = {}
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        for row in reader:
-            if len(row) >= 6 and row[0].strip():
-                try:
-                    x, y, w, h = (float(v) for v in row[2:6])
-                except ValueError:
-                    raise UserError(f"{path}, line {reader.line_num}: x, y, w, h must be numbers") from None
-                boxes.setdefault((row[0].strip(), row[1].strip()), []).append(Box(x, y, w, h))
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
+            for row in reader:
+                if len(row) >= 6 and row[0].strip():
+                    try:
+                        x, y, w, h = (float(v) for v in row[2:6])
+                    except ValueError:
+                        raise UserError(f"{path}:{reader.line_num}: x, y, w, h must be numbers") from None
+                    boxes.setdefault((row[0].strip(), row[1].strip()), []).append(Box(x, y, w, h))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"{path}: cannot read the --bbox file ({getattr(exc, 'strerror', None) or exc})") from exc
     return boxes
 
 
@@ -126,20 +133,36 @@ def localisation_scores(gold: dict[tuple[str, str], list[Box]],
     return result
 
 
-def image_items(target: str, checkpoint: dict, gold_keys: set[str], max_images: int) -> list[tuple[str, object]]:
-    """(key, PIL image) pairs: one image file, the images of a folder, or rows of a dataset split (key = the file
-    name, or the report id / source file name of a row; with gold boxes, only the images they name)."""
+@dataclass(frozen=True)
+class ImageItem:
+    """One image to draw: its key (gold-box matching, output name), where it comes from (for errors.csv), and how
+    to read it (decoding happens only when drawn, so one bad image fails alone)."""
+
+    key: str
+    where: str
+    load: Callable[[], object]
+
+
+def read_file_image(path: Path):
+    """A PNG / JPEG / DICOM file as an 8-bit grey PIL image (cxrlabel's reader: windowing, MONOCHROME1 ...)."""
     from PIL import Image
 
-    from cxrlabel.build.images import RASTER_SUFFIXES, read_image
+    from cxrlabel.build.images import read_image
+
+    return Image.fromarray((read_image(path).pixels * 255).round().astype(np.uint8), mode="L")
+
+
+def image_items(target: str, checkpoint: dict, gold_keys: set[str], max_images: int) -> list[ImageItem]:
+    """The images to draw: one image file, the images of a folder, or rows of a dataset split (key = the file
+    name, or the report id / source file name of a row; with gold boxes, only the images they name)."""
+    from cxrlabel.build.images import RASTER_SUFFIXES
 
     path = Path(target)
     if path.is_file() or path.is_dir():
         files = [path] if path.is_file() else sorted(
             p for p in path.iterdir() if p.suffix.lower() in RASTER_SUFFIXES | {".dcm"})
         files = [p for p in files if p.name in gold_keys][:max_images] if gold_keys else files[:max_images]
-        return [(p.name, Image.fromarray((read_image(p).pixels * 255).round().astype(np.uint8), mode="L"))
-                for p in files]
+        return [ImageItem(p.name, str(p), lambda p=p: read_file_image(p)) for p in files]
     from cxrtrain.data import load_splits
 
     dataset, _ = load_splits(checkpoint["dataset"])
@@ -156,7 +179,7 @@ def image_items(target: str, checkpoint: dict, gold_keys: set[str], max_images: 
     first = {}
     for i in wanted:  # a report with several images: its first image (the key names one image)
         first.setdefault(keys[i], i)
-    return [(key, split[i]["image"]) for key, i in first.items()]
+    return [ImageItem(key, f"{target} row {i} ({key})", lambda i=i: split[i]["image"]) for key, i in first.items()]
 
 
 def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple[float, ...] = (60.0, 180.0),
@@ -164,7 +187,8 @@ def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple
     """CAM overlays to RUN/heatmaps/ and, with gold boxes, RUN/localisation.json; returns a summary."""
     import json
 
-    from cxrtrain.data import Preprocessing, image_tensor, model_input
+    from cxrlabel.build.images import ImageError
+    from cxrtrain.data import Preprocessing, image_tensor, model_input, short
     from cxrtrain.evaluate import load_run
     from cxrtrain.train import device_for_run
 
@@ -179,8 +203,18 @@ def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple
     predicted: dict[float, dict] = {cut: {} for cut in thresholds}
     out = run_dir / "heatmaps"
     out.mkdir(parents=True, exist_ok=True)
-    for key, image in items:
-        batch = model_input(image_tensor(image, prep.crop)[None], prep, device)
+    drawn, errors = [], []
+    for item in items:
+        try:
+            image = item.load()
+            tensor = image_tensor(image, prep.crop)
+        except Exception as exc:  # cxrlabel's ImageError, PIL's many decoding errors: this image alone fails
+            errors.append((item.where, short(exc) if isinstance(exc, ImageError) else
+                           f"{exc.__class__.__name__}: {short(exc)}"))
+            continue
+        key = item.key
+        drawn.append(key)
+        batch = model_input(tensor[None], prep, device)
         with torch.no_grad():
             scores = torch.sigmoid(model(batch).float())[0].cpu().numpy()
         cams = cam_for_image(model, batch, (image.height, image.width))
@@ -193,10 +227,22 @@ def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple
                 predicted[cut][(key, label)] = boxes_from_heatmap(heat, cut)
             overlay(background, heat, {cut: predicted[cut][(key, label)] for cut in thresholds},
                     f"{key} · {label} · p={scores[k]:.2f}", out / f"{key}_{label}.png".replace("/", "_"))
-    summary = {"images": len(items), "out": str(out)}
-    if gold:
-        gold_seen = {k: boxes for k, boxes in gold.items() if k[0] in {key for key, _ in items} and k[1] in names}
+    summary = {"images": len(drawn), "out": str(out), "skipped": len(errors), "errors": str(out / "errors.csv")}
+    write_errors(out / "errors.csv", errors)
+    if gold and drawn:
+        gold_seen = {k: boxes for k, boxes in gold.items() if k[0] in set(drawn) and k[1] in names}
         report = {f"heatmap>{cut:g}": localisation_scores(gold_seen, predicted[cut]) for cut in thresholds}
         (run_dir / "localisation.json").write_text(json.dumps(report, indent=2))
         summary["localisation"] = str(run_dir / "localisation.json")
     return summary
+
+
+def write_errors(path: Path, errors: list[tuple[str, str]]) -> None:
+    """The unreadable images and why, or no file (an earlier run's list is removed) when all were read."""
+    if not errors:
+        path.unlink(missing_ok=True)
+        return
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "reason"])
+        writer.writerows(errors)

@@ -2,6 +2,9 @@
 
 One process per device; under `torchrun --nproc-per-node N` the same code runs DistributedDataParallel (NCCL on
 GPUs, gloo on CPUs): every rank trains on its shard of each epoch, rank 0 validates, logs and saves.
+
+The splits are checked before anything is written; rows with an unreadable image are skipped, counted per epoch in
+train_log.jsonl and listed in RUN/errors.csv (all ranks' rows), or stop the run under `strict`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 import os
 import random
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,7 +24,16 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from cxrlabel.errors import UserError
-from cxrtrain.data import ChestXrayDataset, Preprocessing, label_matrix, load_splits, model_input
+from cxrtrain.data import (
+    ChestXrayDataset,
+    Preprocessing,
+    SkipLog,
+    check_training_splits,
+    collate_rows,
+    label_matrix,
+    load_splits,
+    model_input,
+)
 from cxrtrain.losses import LOSSES
 from cxrtrain.metrics import mean_auc
 from cxrtrain.model import DEFAULT_BACKBONE, ChestXrayNet, init_prediction_bias, load_backbone
@@ -110,15 +123,21 @@ def set_rng_state(state: dict) -> None:
 
 
 @torch.no_grad()
-def predict(model, loader, device: torch.device, prep: Preprocessing | None = None,
-            max_steps: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Sigmoid scores and targets; five-crop inputs (B, 5, C, H, W) are averaged over crops."""
+def predict(model, loader, device: torch.device, prep: Preprocessing | None = None, max_steps: int = 0,
+            skips: SkipLog | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sigmoid scores and targets of the readable rows; five-crop inputs (B, 5, C, H, W) are averaged over crops.
+    Batches are (images, targets) or `collate_rows`' (images, targets, skipped rows); skipped rows go to `skips`."""
     prep = prep or Preprocessing()
+    skips = skips if skips is not None else SkipLog(strict=True)
     model.eval()
     scores, targets = [], []
-    for step, (images, target) in enumerate(loader):
+    for step, batch in enumerate(loader):
         if max_steps and step >= max_steps:
             break
+        images, target, skipped = batch if len(batch) == 3 else (*batch, [])
+        skips.note(skipped)
+        if images is None:
+            continue
         crops = images.shape[1] if images.dim() == 5 else 0
         batch = model_input(images.flatten(0, 1) if crops else images, prep, device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -127,13 +146,15 @@ def predict(model, loader, device: torch.device, prep: Preprocessing | None = No
             probs = probs.view(len(images), crops, -1).mean(1)
         scores.append(probs.cpu().numpy())
         targets.append(target.numpy())
+    if not scores:
+        raise UserError("no readable image to score: every row was skipped (see errors.csv)")
     return np.concatenate(scores), np.concatenate(targets)
 
 
 def make_loader(dataset, config: TrainConfig, sampler=None) -> DataLoader:
     return DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
-                      pin_memory=torch.cuda.is_available(), persistent_workers=config.workers > 0,
-                      generator=torch.Generator().manual_seed(config.seed))
+                      collate_fn=collate_rows, pin_memory=torch.cuda.is_available(),
+                      persistent_workers=config.workers > 0, generator=torch.Generator().manual_seed(config.seed))
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig):
@@ -152,32 +173,56 @@ def normal_index(names: list[str]) -> int | None:
     return next((k for k, name in enumerate(names) if name.lower() in NORMAL_NAMES), None)
 
 
-def fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool = False, progress=None, log=print) -> dict:
-    """Train; returns {"history": [per-epoch records], "best_val_mean_auc", "label_names"}."""
+def fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool = False, progress=None, log=print,
+        strict: bool = False) -> dict:
+    """Train; returns {"history": [per-epoch records], "best_val_mean_auc", "label_names", "skips"}.
+    strict: stop at the first unreadable image instead of skipping the row."""
     config.check()
     ddp = start_distributed()
     try:
         return _fit(dataset_dir, Path(run_dir), config, resume, ddp, progress if ddp.main else None,
-                    log if ddp.main else (lambda *_: None))
+                    log if ddp.main else (lambda *_: None), strict)
     finally:
         if ddp.world > 1:
             dist.destroy_process_group()
 
 
+def prepare_run_dir(run_dir: Path) -> None:
+    """Create the run folder, or say in one line why it cannot be written."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{run_dir}: cannot create the run folder ({exc.strerror or exc.__class__.__name__})") from exc
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise UserError(f"{run_dir}: the run folder is not writable")
+
+
+def gathered_skips(skips: SkipLog, ddp: Distributed) -> SkipLog:
+    """Every rank's skipped rows so far (a collective call under DDP)."""
+    if ddp.world == 1:
+        return skips
+    parts = [None] * ddp.world
+    dist.all_gather_object(parts, skips)
+    return SkipLog.merged(parts)
+
+
 def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp: Distributed, progress,
-         log) -> dict:
+         log, strict: bool) -> dict:
     seed_everything(config.seed)
     device = ddp.device
     dataset, names = load_splits(dataset_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    for warning in check_training_splits(dataset, names, dataset_dir):
+        log(warning)
+    prepare_run_dir(run_dir)
     train_labels = label_matrix(dataset["train"], len(names))
     weights = (min_share_weights(train_labels, config.min_share, normal_index(names))
                if config.min_share else None)
     sampler = EpochSampler(len(train_labels), config.seed, weights, ddp.rank, ddp.world)
-    train_loader = make_loader(ChestXrayDataset(dataset["train"], len(names), config.prep, train=True), config,
-                               sampler)
+    train_loader = make_loader(ChestXrayDataset(dataset["train"], len(names), config.prep, train=True, name="train"),
+                               config, sampler)
     eval_prep = Preprocessing(**{**asdict(config.prep), "test_crops": "center"})
-    valid_loader = make_loader(ChestXrayDataset(dataset["validation"], len(names), eval_prep, train=False), config)
+    valid_loader = make_loader(ChestXrayDataset(dataset["validation"], len(names), eval_prep, train=False,
+                                                name="validation"), config)
 
     backbone, note = load_backbone(config.backbone, config.pretrained)
     model = ChestXrayNet(backbone, len(names), config.transition, config.pool, config.lse_r)
@@ -196,29 +241,47 @@ def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp
     if resume:
         if not last.exists():
             raise UserError(f"--resume: {last} does not exist")
-        state = torch.load(last, map_location="cpu", weights_only=False)  # RNG states must stay CPU tensors
-        model.load_state_dict(state["model"])
+        try:
+            state = torch.load(last, map_location="cpu", weights_only=False)  # RNG states must stay CPU tensors
+        except Exception as exc:  # truncated or foreign file: pickle / zip errors of many kinds
+            raise UserError(f"--resume: {last} is not a readable checkpoint ({exc.__class__.__name__})") from exc
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise UserError(f"--resume: {last} holds another network (--backbone, --transition or the labels "
+                            "differ); resume with the options of the interrupted run") from exc
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         start_epoch, best_auc, stale = state["epoch"] + 1, state["best_auc"], state["stale"]
         log(f"resuming after epoch {start_epoch}")
     elif ddp.main:
-        for stale_file in ("train_log.jsonl", "thresholds.json", "metrics.json", "best.pt"):
+        for stale_file in ("train_log.jsonl", "thresholds.json", "metrics.json", "best.pt", "errors.csv"):
             (run_dir / stale_file).unlink(missing_ok=True)
     history = []
     if stale >= config.patience:
         log("the resumed run had already stopped early")
         start_epoch = config.epochs
+    # rows skipped: by this rank in training, by rank 0 in validation, and (resuming) listed by the earlier run
+    train_skips, valid_skips, earlier = SkipLog(strict), SkipLog(strict), SkipLog(strict)
+    if resume and ddp.main:
+        earlier.read_csv(run_dir / "errors.csv")
+    skips = earlier
     for epoch in range(start_epoch, config.epochs):
+        before = Counter(skips.drawn)
         record = _train_epoch(step_model, wrapped, train_loader, sampler, optimizer, loss_fn, config, epoch, ddp,
-                              progress)
+                              progress, train_skips, log)
+        all_train = gathered_skips(train_skips, ddp)
         scheduler.step()
         stop = False
         if ddp.main:
-            scores, targets = predict(model, valid_loader, device, eval_prep)
+            scores, targets = predict(model, valid_loader, device, eval_prep, skips=valid_skips)
             record["val_mean_auc"] = mean_auc(targets, scores)
             record["lr"] = optimizer.param_groups[0]["lr"]
+            skips = SkipLog.merged([earlier, all_train, valid_skips])
+            record["skipped_rows"] = {split: skips.drawn[split] - before[split] for split in ("train", "validation")}
+            if skips.rows:
+                skips.write_csv(run_dir / "errors.csv")
             history.append(record)
             with open(run_dir / "train_log.jsonl", "a") as handle:
                 handle.write(json.dumps(record) + "\n")
@@ -233,8 +296,11 @@ def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp
             torch.save(state, last)
             if improved or not (run_dir / "best.pt").exists():
                 torch.save(state, run_dir / "best.pt")
-            log(f"epoch {epoch + 1}: loss {record['train_loss']:.4f}, validation mean AUC {val_auc:.4f}, "
-                f"{record['images_per_second']:.1f} images/s")
+            skipped = sum(record["skipped_rows"].values())
+            loss = record["train_loss"] if record["train_loss"] is not None else float("nan")
+            log(f"epoch {epoch + 1}: loss {loss:.4f}, validation mean AUC "
+                f"{val_auc:.4f}, {record['images_per_second']:.1f} images/s"
+                + (f", {skipped} unreadable row(s) skipped" if skipped else ""))
             stop = stale >= config.patience
             if stop:
                 log(f"early stop: no validation mean AUC gain for {config.patience} epochs")
@@ -248,11 +314,13 @@ def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp
         (run_dir / "config.json").write_text(json.dumps(
             {**asdict(config), "label_names": names, "backbone_note": note, "world_size": ddp.world,
              "dataset": str(Path(dataset_dir).resolve())}, indent=2))
-    return {"history": history, "best_val_mean_auc": best_auc, "label_names": names}
+        if skips.rows:
+            log(f"{skips.summary()} → {run_dir / 'errors.csv'}")
+    return {"history": history, "best_val_mean_auc": best_auc, "label_names": names, "skips": skips}
 
 
 def _train_epoch(step_model, wrapped, loader, sampler, optimizer, loss_fn, config: TrainConfig, epoch: int,
-                 ddp: Distributed, progress) -> dict:
+                 ddp: Distributed, progress, skips: SkipLog, log) -> dict:
     device = ddp.device
     step_model.train()
     sampler.set_epoch(epoch)
@@ -260,22 +328,29 @@ def _train_epoch(step_model, wrapped, loader, sampler, optimizer, loss_fn, confi
     task = progress.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps, info="") if progress else None
     started, seen, losses = time.perf_counter(), 0, []
     optimizer.zero_grad(set_to_none=True)
-    for step, (images, targets) in enumerate(loader):
+    for step, (images, targets, skipped) in enumerate(loader):
         if step >= steps:
             break
+        skips.note(skipped, log)
         update = (step + 1) % config.accumulate == 0 or step + 1 == steps
-        images = model_input(images, config.prep, device)
-        targets = targets.to(device, non_blocking=True)
-        sync = contextlib.nullcontext() if update or ddp.world == 1 else wrapped.no_sync()
-        with sync:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss = loss_fn(step_model(images).float(), targets)
-            (loss / config.accumulate).backward()
+        weight = 1.0
+        if images is None and ddp.world > 1:  # every row unreadable: a zero-weighted step keeps the ranks in step
+            images = torch.zeros(1, 1, config.prep.crop, config.prep.crop)
+            targets, weight = torch.zeros(1, loader.dataset.n_labels), 0.0
+        if images is not None:
+            images = model_input(images, config.prep, device)
+            targets = targets.to(device, non_blocking=True)
+            sync = contextlib.nullcontext() if update or ddp.world == 1 else wrapped.no_sync()
+            with sync:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    loss = loss_fn(step_model(images).float(), targets) * weight
+                (loss / config.accumulate).backward()
+            if weight:
+                losses.append(float(loss.detach()))
+                seen += len(images) * ddp.world
         if update:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
-        seen += len(images) * ddp.world
         if progress:
             rate = seen / (time.perf_counter() - started)
             progress.update(task, advance=1, info=f"loss {np.mean(losses):.4f} · {rate:.1f} img/s")
