@@ -11,8 +11,11 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TextIO
 
+from cxrlabel.encoding import Detected, detect_encoding
 from cxrlabel.errors import UserError
+from cxrlabel.textclean import clean_text
 from cxrlabel.types import ReadError, Report
 
 ID_COLUMNS = ("id", "uid", "report_id", "study_id", "accession", "filename")
@@ -32,52 +35,20 @@ SECTION_COLUMNS = {
 TEXT_COLUMNS = ("text", "report", "report_text")
 DEFAULT_MAX_CHARS = 100_000
 SNIFF_BYTES = 1 << 20
+MAX_ID_CHARS = 64
+MAX_ID_SHAPES = 1000
+ID_SHAPE_LETTERS = re.compile(r"[^\W\d_]")
+ID_SHAPE_DIGITS = re.compile(r"\d")
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
-# Chinese text decoded from GB18030 has runs of CJK characters; a Latin-1 "é" before a letter also
-# decodes as GB18030, but to one CJK character alone between Latin letters.
-CJK_RUN = re.compile(r"[\u3400-\u9fff]{2}")
-
-
-def _decoding_evidence(lines: list[bytes], encoding: str) -> tuple[int, int]:
-    """(lines that do not decode, lines with non-ASCII text that do) under an encoding."""
-    bad = multibyte = 0
-    for line in lines:
-        try:
-            text = line.decode(encoding)
-        except UnicodeDecodeError:
-            bad += 1
-            continue
-        if not line.isascii() and (encoding != "gb18030" or CJK_RUN.search(text)):
-            multibyte += 1
-    return bad, multibyte
-
-
-def detect_encoding(sample: bytes, truncated: bool = False) -> str:
-    """Pick the encoding of a byte sample: UTF-8 (with or without BOM), else GB18030 (text with CJK runs), else a guess.
-
-    A table with non-ASCII lines in UTF-8 (or GB18030) and a few corrupt lines keeps that encoding (the
-    corrupt records then go to errors.csv) instead of being decoded as a single-byte code page.
-    """
-    lines = sample.splitlines()
-    if truncated and lines:
-        lines.pop()  # the last line may end inside a multibyte character
-    tolerated = max(1, len(lines) // 100)
-    for encoding in ("utf-8-sig", "gb18030"):
-        bad, multibyte = _decoding_evidence(lines, encoding)
-        if (bad == 0 and (multibyte or encoding == "utf-8-sig")) or (bad <= tolerated and multibyte):
-            return encoding
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(sample).best()
-    return best.encoding if best else "utf-8"
-
-
 def decode_bytes(raw: bytes) -> str:
-    """Decode a whole small file, raising UnicodeDecodeError when no encoding fits cleanly."""
-    encoding = detect_encoding(raw)
-    return raw.decode(encoding)
+    """Decode a whole small file; UnicodeDecodeError when no encoding fits cleanly, ValueError (with the
+    reason) when the text is in an encoding whose records must not be labelled (mojibake, foreign script)."""
+    detected = detect_encoding(raw)
+    if detected.problem:
+        raise ValueError(detected.problem)
+    return raw.decode(detected.encoding)
 
 
 def _check_text(report: Report, max_chars: int) -> Report | ReadError:
@@ -94,6 +65,18 @@ def _check_text(report: Report, max_chars: int) -> Report | ReadError:
     return report
 
 
+def _read_txt(path: Path, report_id: str, source: str, max_chars: int) -> Report | ReadError:
+    try:
+        text = decode_bytes(path.read_bytes())
+    except UnicodeDecodeError:
+        return ReadError(report_id, "undecodable bytes (not UTF-8, GB18030 or Big5)", source)
+    except ValueError as exc:
+        return ReadError(report_id, str(exc), source)
+    except OSError as exc:
+        return ReadError(report_id, f"cannot read file: {exc.strerror}", source)
+    return _check_text(Report(id=report_id, text=clean_text(text), source=source), max_chars)
+
+
 def _iter_txt_dir(folder: Path, max_chars: int) -> Iterator[Report | ReadError]:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
@@ -103,23 +86,15 @@ def _iter_txt_dir(folder: Path, max_chars: int) -> Iterator[Report | ReadError]:
         if path.suffix.lower() != ".txt":
             yield ReadError(path.stem, f"not a report file (only .txt is read from a folder): {rel}", rel)
             continue
-        try:
-            text = decode_bytes(path.read_bytes())
-        except UnicodeDecodeError:
-            yield ReadError(path.stem, "undecodable bytes (not UTF-8 or GB18030)", rel)
-            continue
-        except OSError as exc:
-            yield ReadError(path.stem, f"cannot read file: {exc.strerror}", rel)
-            continue
-        yield _check_text(Report(id=path.stem, text=text, source=rel), max_chars)
+        yield _read_txt(path, clean_text(path.stem).strip(), rel, max_chars)
 
 
-def _open_text(path: Path):
+def _open_text(path: Path) -> tuple[Detected, TextIO]:
     with open(path, "rb") as handle:
         sample = handle.read(SNIFF_BYTES)
-        encoding = detect_encoding(sample, truncated=len(sample) == SNIFF_BYTES)
+        detected = detect_encoding(sample, truncated=len(sample) == SNIFF_BYTES)
     # Bytes that do not decode become U+FFFD and that record goes to errors.csv.
-    return open(path, encoding=encoding, errors="replace", newline="")
+    return detected, open(path, encoding=detected.encoding, errors="replace", newline="")
 
 
 def _pick_columns(
@@ -160,13 +135,13 @@ def _pick_columns(
 def _record_to_report(
     row: dict, id_column: str, text_columns: list[str], source: str, max_chars: int
 ) -> Report | ReadError:
-    report_id = str(row.get(id_column) or "").strip()
+    report_id = clean_text(str(row.get(id_column) or "")).strip()
     if not report_id:
         return ReadError(f"{source}", "record has no id", source)
     sections: dict[str, str] = {}
     for column in text_columns:
         value = row.get(column)
-        value = "" if value is None else str(value).strip()
+        value = "" if value is None else clean_text(str(value)).strip()
         name = SECTION_COLUMNS.get(column.strip().lower())
         if name and value:
             sections[name] = (sections[name] + "\n" + value) if name in sections else value
@@ -178,28 +153,87 @@ def _record_to_report(
     return _check_text(Report(id=report_id, text=text, sections=sections, source=source), max_chars)
 
 
+def id_shape(value: str) -> str:
+    """Letters → a, digits → 9: "A17" and "B20" share the shape "a99"."""
+    return ID_SHAPE_DIGITS.sub("9", ID_SHAPE_LETTERS.sub("a", value))
+
+
+def _merged_record_problem(fields: list[str], header: list[str], id_index: int, shapes: set[str],
+                           delimiter: str) -> str:
+    """Why a parsed CSV record is probably several records merged by a stray quote ('' when it looks fine)."""
+    if len(fields) > len(header):
+        return f"{len(fields)} fields where the header has {len(header)}"
+    if len(fields) <= id_index:
+        return f"{len(fields)} field(s) where the header has {len(header)}"
+    record_id = fields[id_index]
+    if "\n" in record_id or len(record_id) > MAX_ID_CHARS or len(record_id.split()) > 3:
+        return f"the id looks like report text ({record_id[:40]!r}...)"
+    for field in fields:
+        for line in field.split("\n")[1:]:
+            token = line.split(delimiter, 1)[0].strip().strip('"')
+            if delimiter in line and token and id_shape(token) in shapes:
+                return f"a field holds a line that starts like a record ({line[:40]!r})"
+    return ""
+
+
 def _iter_csv(
     path: Path, id_column: str | None, text_columns: Sequence[str] | None, max_chars: int
 ) -> Iterator[Report | ReadError]:
+    """CSV/TSV records; a record that looks like several merged by a stray quote goes to errors.csv."""
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    with _open_text(path) as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        if not reader.fieldnames:
+    detected, handle = _open_text(path)
+    with handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = next(reader, None)
+        if not header:
             raise UserError(f"{path}: the file is empty (no header row)")
-        chosen_id, chosen_text = _pick_columns(reader.fieldnames, id_column, text_columns, str(path))
-        for line_number, row in enumerate(reader, start=2):
-            yield _record_to_report(row, chosen_id, chosen_text, f"{path.name}:{line_number}", max_chars)
+        chosen_id, chosen_text = _pick_columns(header, id_column, text_columns, str(path))
+        id_index = header.index(chosen_id)
+        shapes: set[str] = set()
+        last_line = reader.line_num
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                source = f"{path.name}:{reader.line_num}"
+                yield ReadError(source, f"line {reader.line_num}: unreadable CSV record ({exc})", source)
+                last_line = reader.line_num
+                continue
+            first_line, last_line = last_line + 1, reader.line_num
+            if not fields:
+                continue
+            source = f"{path.name}:{first_line}"
+            if detected.problem:
+                yield ReadError(fields[id_index].strip() if len(fields) > id_index else source, detected.problem,
+                                source)
+                continue
+            problem = _merged_record_problem(fields, header, id_index, shapes, delimiter)
+            if problem:
+                lines = f"line {first_line}" if first_line == last_line else f"lines {first_line}-{last_line}"
+                yield ReadError(source, f"{lines}: {problem}; a stray quote may have merged records here, "
+                                "check and fix these lines", source)
+                continue
+            if len(shapes) < MAX_ID_SHAPES:
+                shapes.add(id_shape(fields[id_index].strip()))
+            row = dict(zip(header, fields, strict=False))
+            yield _record_to_report(row, chosen_id, chosen_text, source, max_chars)
 
 
 def _iter_jsonl(
     path: Path, id_column: str | None, text_columns: Sequence[str] | None, max_chars: int
 ) -> Iterator[Report | ReadError]:
     chosen: tuple[str, list[str]] | None = None
-    with _open_text(path) as handle:
+    detected, handle = _open_text(path)
+    with handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             source = f"{path.name}:{line_number}"
+            if detected.problem:
+                yield ReadError(source, detected.problem, source)
+                continue
             try:
                 row = json.loads(line)
                 if not isinstance(row, dict):
@@ -210,6 +244,18 @@ def _iter_jsonl(
             if chosen is None:
                 chosen = _pick_columns(list(row), id_column, text_columns, str(path))
             yield _record_to_report(row, chosen[0], chosen[1], source, max_chars)
+
+
+def _flag_duplicate_ids(items: Iterator[Report | ReadError]) -> Iterator[Report | ReadError]:
+    """Pass records through; a report whose id was seen before becomes an error naming the first one."""
+    first_seen: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, Report):
+            if item.id in first_seen:
+                item = ReadError(item.id, f"duplicate id, first seen at {first_seen[item.id]}", item.source)
+            else:
+                first_seen[item.id] = item.source
+        yield item
 
 
 def iter_reports(
@@ -224,21 +270,12 @@ def iter_reports(
     if not path.exists():
         raise UserError(f"{path}: no such file or folder")
     if path.is_dir():
-        return _iter_txt_dir(path, max_chars)
+        return _flag_duplicate_ids(_iter_txt_dir(path, max_chars))
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv", ".tab"):
-        return _iter_csv(path, id_column, text_columns, max_chars)
+        return _flag_duplicate_ids(_iter_csv(path, id_column, text_columns, max_chars))
     if suffix in (".jsonl", ".ndjson"):
-        return _iter_jsonl(path, id_column, text_columns, max_chars)
+        return _flag_duplicate_ids(_iter_jsonl(path, id_column, text_columns, max_chars))
     if suffix == ".txt":
-        return _iter_txt_dir_single(path, max_chars)
+        return iter([_read_txt(path, clean_text(path.stem).strip(), path.name, max_chars)])
     raise UserError(f"{path}: unsupported input; give a folder of .txt files, a .csv/.tsv or a .jsonl file")
-
-
-def _iter_txt_dir_single(path: Path, max_chars: int) -> Iterator[Report | ReadError]:
-    try:
-        text = decode_bytes(path.read_bytes())
-    except UnicodeDecodeError:
-        yield ReadError(path.stem, "undecodable bytes (not UTF-8 or GB18030)", path.name)
-        return
-    yield _check_text(Report(id=path.stem, text=text, source=path.name), max_chars)
