@@ -41,7 +41,8 @@ def available_label_sets() -> list[str]:
 def load_label_set(name_or_path: str) -> LabelSet:
     """Load a shipped label set by name (e.g. `chestxray14`) or any YAML file by path."""
     path = Path(name_or_path)
-    if not path.suffix:
+    shipped = not path.suffix  # the shipped files are checked by `cxrlabel rules lint`
+    if shipped:
         path = rules_path("labelsets", f"{name_or_path}.yml")
     if not path.is_file():
         raise UserError(
@@ -53,13 +54,61 @@ def load_label_set(name_or_path: str) -> LabelSet:
         labels = tuple(
             LabelSpec(
                 name=str(item["name"]),
-                findings=tuple(item.get("findings", ())),
+                findings=tuple(str(finding) for finding in item.get("findings") or ()),
                 description=str(item.get("description", "")),
                 derived=str(item.get("derived", "")),
             )
             for item in data["labels"]
         )
-        return LabelSet(name=str(data["name"]), lang=str(data["lang"]), labels=labels,
-                        method=str(data.get("method", "")), path=path)
-    except (KeyError, TypeError) as exc:
-        raise UserError(f"{path}: label set needs name, lang and labels[].name ({exc})") from exc
+        label_set = LabelSet(name=str(data["name"]), lang=str(data["lang"]), labels=labels,
+                             method=str(data.get("method", "")), path=path)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path}:1: label set needs name, lang and labels[].name ({exc})") from None
+    if not shipped:
+        check_label_set(label_set)
+    return label_set
+
+
+def _line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if needle in line:
+            return number
+    return 1
+
+
+def _producible_labels(label_set: LabelSet) -> tuple[set[str], str, str]:
+    """The names the labeler can fill for this label set (en: findings), what they are and where they are defined."""
+    if label_set.lang == "en":
+        from cxrlabel.en.vocabulary import load_vocabulary
+
+        return {finding.name for finding in load_vocabulary()}, "finding", "rules/en/findings/*.yml"
+    if label_set.method == "regions":
+        return set(load_yaml(rules_path("zh", "regions.yml"))["regions"]), "region", "rules/zh/regions.yml"
+    if label_set.method == "clusters":
+        from cxrlabel.zh.dong import default_mapping, load_exemplars
+        from cxrlabel.zh.labeler import mapping_path
+
+        mapping = mapping_path(label_set)
+        known = {label for label in load_exemplars(mapping).labels if label}
+        return known, "label", f"the exemplar mapping {mapping or default_mapping()}"
+    return set(), "", ""
+
+
+def check_label_set(label_set: LabelSet) -> None:
+    """Refuse a label that could only ever be an empty column: an English label naming an unknown finding,
+    a Chinese regions label that is no region, a Chinese clusters label that no exemplar of the mapping
+    maps to. A UserError names file:line."""
+    known, kind, where = _producible_labels(label_set)
+    if not kind:
+        return  # the labeler reports a method it does not know
+    for label in label_set.labels:
+        if label.derived:
+            continue
+        wanted = label.findings if label_set.lang == "en" else (label.name,)
+        if label_set.lang == "en" and not wanted:
+            raise UserError(f"{label_set.path}:{_line_of(label_set.path, label.name)}: label {label.name!r} names "
+                            f"no findings (add findings: [...] or derived: normal)")
+        for name in wanted:
+            if name not in known:
+                raise UserError(f"{label_set.path}:{_line_of(label_set.path, name)}: label {label.name!r} names "
+                                f"unknown {kind} {name!r} (the {kind}s of {where}: {', '.join(sorted(known))})")
