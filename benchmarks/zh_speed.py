@@ -22,6 +22,8 @@ from cxrlabel.labelsets import load_label_set
 from cxrlabel.runner import run_labeler
 from cxrlabel.types import Report
 from cxrlabel.zh.dong import assign_all
+from cxrlabel.zh.regions import decide_sentence
+from cxrlabel.zh.text import canonical
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "zh" / "reports_dev.csv"
@@ -54,7 +56,8 @@ def main() -> None:
         label_set = load_label_set(name)
         for corpus_name, corpus in (("repeated", repeated), ("varied", varied)):
             for workers in (1, 2):
-                assign_all.cache_clear()  # forked workers would inherit the previous run's cache
+                for cached in (assign_all, decide_sentence, canonical):
+                    cached.cache_clear()  # forked workers would inherit the previous run's caches
                 started = time.perf_counter()
                 done = sum(1 for _ in run_labeler(iter(corpus), "zh", label_set, {}, workers=workers,
                                                   batch_size=256))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -68,16 +68,23 @@ def ratio_decisions(sentence: str, regions: tuple[Region, ...]) -> list[RegionDe
             or (match.group(1) in GREATER and float(match.group(2)) >= region.ratio_above)]
 
 
-def route(clause: str, regions: tuple[Region, ...]) -> Region | None:
+@cache
+def _cue_index() -> tuple[re.Pattern, dict[str, Region]]:
+    """One pattern of every region cue, longest first (so the longest cue wins at a place), and cue → region
+    (a cue listed twice belongs to the first region naming it)."""
+    owner: dict[str, Region] = {}
+    for region in load_regions()[0]:
+        for cue in region.cues:
+            owner.setdefault(cue, region)
+    return re.compile("|".join(re.escape(c) for c in sorted(owner, key=len, reverse=True))), owner
+
+
+def route(clause: str) -> Region | None:
     """The region of the cue that comes first in the clause (its subject: "心影呈主动脉型" is the heart),
     the longest cue at that place winning ("肺动脉段" over "肺")."""
-    best, best_key = None, None
-    for region in regions:
-        for cue in region.cues:
-            position = clause.find(cue)
-            if position >= 0 and (best_key is None or (position, -len(cue)) < best_key):
-                best, best_key = region, (position, -len(cue))
-    return best
+    pattern, owner = _cue_index()
+    match = pattern.search(clause)
+    return owner[match.group(0)] if match else None
 
 
 def sign_routes(clauses: list[str], regions: tuple[Region, ...]) -> dict[int, tuple[Region, str]]:
@@ -91,7 +98,7 @@ def sign_routes(clauses: list[str], regions: tuple[Region, ...]) -> dict[int, tu
         if found is None:
             continue
         routes[index] = found
-        if index > 0 and route(clause, regions) is None:
+        if index > 0 and route(clause) is None:
             routes[index - 1] = found
     return routes
 
@@ -128,7 +135,7 @@ def split_coordinated(clause: str, regions: tuple[Region, ...]) -> list[str]:
     if not any(joiner in clause for joiner in JOINERS):
         return [clause]
     parts, start = [], 0
-    current = route(clause, regions)
+    current = route(clause)
     for position in range(2, len(clause) - 1):
         if not clause[start:position].endswith(JOINERS):
             continue
@@ -142,27 +149,31 @@ def split_coordinated(clause: str, regions: tuple[Region, ...]) -> list[str]:
 
 def decide_regions(findings: str) -> list[RegionDecision]:
     """One decision per routed statement (clause, or part of a clause) of the findings text."""
+    return [decision for sentence in split_sentences(findings) for decision in decide_sentence(sentence)]
+
+
+@lru_cache(maxsize=200_000)
+def decide_sentence(sentence: str) -> tuple[RegionDecision, ...]:
+    """The decisions of one findings sentence (sentences repeat across reports: cached)."""
     regions, max_distance = load_regions()
-    decisions = []
-    for sentence in split_sentences(findings):
-        decisions += ratio_decisions(sentence, regions)
-        region = None  # a clause without a cue continues the region of the clause before it
-        clauses = [part for whole in split_clauses(sentence) for part in split_coordinated(whole, regions)]
-        by_sign = sign_routes(clauses, regions)
-        for index, clause in enumerate(clauses):
-            region = by_sign[index][0] if index in by_sign else route(clause, regions) or region
-            routed = f"|sign:{by_sign[index][1]}" if index in by_sign else ""
-            if region is None:
-                continue
-            split = negation_split(clause)
-            if split and decide_clause(split[0], region, max_distance)[0]:
-                # "两肺纹理增多未见实变影": the statement before the negation stands on its own
-                region_after = route(split[1], regions) or region
-                for part, part_region in ((split[0], region), (split[1], region_after)):
-                    abnormal, state, rule_id = decide_clause(part, part_region, max_distance)
-                    decisions.append(RegionDecision(part_region.name, part, abnormal, state, rule_id))
-                region = region_after
-                continue
-            abnormal, state, rule_id = decide_clause(clause, region, max_distance)
-            decisions.append(RegionDecision(region.name, clause, abnormal, state, rule_id + routed))
-    return decisions
+    decisions = ratio_decisions(sentence, regions)
+    region = None  # a clause without a cue continues the region of the clause before it
+    clauses = [part for whole in split_clauses(sentence) for part in split_coordinated(whole, regions)]
+    by_sign = sign_routes(clauses, regions)
+    for index, clause in enumerate(clauses):
+        region = by_sign[index][0] if index in by_sign else route(clause) or region
+        routed = f"|sign:{by_sign[index][1]}" if index in by_sign else ""
+        if region is None:
+            continue
+        split = negation_split(clause)
+        if split and decide_clause(split[0], region, max_distance)[0]:
+            # "两肺纹理增多未见实变影": the statement before the negation stands on its own
+            region_after = route(split[1]) or region
+            for part, part_region in ((split[0], region), (split[1], region_after)):
+                abnormal, state, rule_id = decide_clause(part, part_region, max_distance)
+                decisions.append(RegionDecision(part_region.name, part, abnormal, state, rule_id))
+            region = region_after
+            continue
+        abnormal, state, rule_id = decide_clause(clause, region, max_distance)
+        decisions.append(RegionDecision(region.name, clause, abnormal, state, rule_id + routed))
+    return tuple(decisions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from cxrlabel.resources import load_yaml, rules_path
 from cxrlabel.types import Report
@@ -69,6 +69,7 @@ def normalise(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=200_000)
 def canonical(text: str) -> str:
     """One spelling per synonym (双肺 → 两肺, 略 → 稍 …), for comparing a clause with templates/exemplars."""
     for variant, standard in text_rules().synonyms:
