@@ -81,8 +81,8 @@ def _lint_rules(folder: Path, problems: list[str]) -> None:
             if rule.id in seen:
                 problems.append(f"{rule.source}: duplicate rule id {rule.id!r} (first at {seen[rule.id]})")
             seen.setdefault(rule.id, rule.source)
-            if not rule.comment:
-                problems.append(f"{rule.source}: rule {rule.id!r} has no comment with an example sentence")
+            if not rule.examples:
+                problems.append(f"{rule.source}: rule {rule.id!r} has no examples (text, finding, state it decides)")
             if any(len(path_) == 0 for path_ in rule.paths):
                 problems.append(f"{rule.source}: rule {rule.id!r} can match an empty path (matches every mention)")
         for match in re.finditer(r"repeat:\s*\[(\d+),\s*(\d+)\]", text):

@@ -41,6 +41,8 @@ def repair_graph(graph: nx.DiGraph) -> None:
         if attrs["text"].lower() in SIDE_WORDS and attrs["pos"] == "VERB":
             _side_word_as_modifier(graph, node)
     _initial_participle_as_modifier(graph)
+    for node in sorted(graph.nodes):
+        _reduced_relative(graph, node)
 
 
 def _incoming(graph: nx.DiGraph, node: int) -> tuple[int, str] | None:
@@ -159,3 +161,36 @@ def _initial_participle_as_modifier(graph: nx.DiGraph) -> None:
         if child not in (noun, predicate) and child > first:
             _move(graph, child, first, top, label)
     graph.add_edge(noun, first, label="amod")
+
+
+def _reduced_relative(graph: nx.DiGraph, participle: int) -> None:
+    """"The nodule described on the outside CT is not seen.": the parser read the participle as the main verb
+    (`described -nsubj-> nodule`) and the real predicate as its conjunct. The participle becomes a clause on
+    the finding (`acl`) and the predicate, which has an auxiliary but no subject, takes the finding as subject."""
+    attrs = graph.nodes[participle]
+    word = attrs["text"].lower()
+    if attrs["pos"] != "VERB" or word in (attrs["lemma"], attrs["lemma"] + "s") or word.endswith("ing"):
+        return
+    children = {child: data["label"] for child, data in graph.succ[participle].items()}
+    if any(label in ("aux", "auxpass") for label in children.values()):
+        return
+    subject = next((c for c, label in children.items() if label == "nsubj" and c < participle
+                    and graph.nodes[c]["pos"] in NOUNS), None)
+    predicate = next((c for c, label in sorted(children.items()) if label in ("conj", "ccomp") and c > participle
+                      and not any(d["label"] in SUBJECTS for d in graph.succ[c].values())
+                      and any(d["label"] in ("aux", "auxpass", "cop") and a < c
+                              for a, d in graph.succ[c].items())), None)
+    if subject is None or predicate is None:
+        return
+    if any(d["label"] == "cc" for d in graph.succ[predicate].values()) or any(
+            label == "cc" for label in children.values()):
+        return  # a real coordination ("X is described and is not seen" keeps its reading)
+    incoming = _incoming(graph, participle)
+    graph.remove_edge(participle, subject)
+    graph.remove_edge(participle, predicate)
+    if incoming is not None:
+        graph.remove_edge(incoming[0], participle)
+        graph.add_edge(incoming[0], predicate, label=incoming[1])
+    passive = any(d["label"] == "auxpass" for d in graph.succ[predicate].values())
+    graph.add_edge(predicate, subject, label="nsubjpass" if passive else "nsubj")
+    graph.add_edge(subject, participle, label="acl")
