@@ -58,6 +58,17 @@ def cxrtrain(*args) -> subprocess.CompletedProcess:
                           env=ENV, timeout=300)
 
 
+def cxrtrain_together(*commands: list) -> list[subprocess.CompletedProcess]:
+    """Independent commands run at the same time (most of each is Python and torch starting up)."""
+    started = [subprocess.Popen([sys.executable, "-m", "cxrtrain", *map(str, args)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=ENV) for args in commands]
+    finished = []
+    for process, args in zip(started, commands, strict=True):
+        stdout, stderr = process.communicate(timeout=300)
+        finished.append(subprocess.CompletedProcess(args, process.returncode, stdout, stderr))
+    return finished
+
+
 def assert_clean(done: subprocess.CompletedProcess, code: int) -> None:
     assert done.returncode == code, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Traceback" not in done.stdout + done.stderr
@@ -84,12 +95,13 @@ def trained(tmp_path_factory):
 
 def test_fit_refuses_empty_splits_before_training(tmp_path):
     empty_validation = write_dataset(tmp_path / "no_val", sizes=(8, 0, 6))
-    message = one_error_line(cxrtrain("fit", empty_validation, "--out", tmp_path / "run", *FIT))
-    assert "the validation split is empty" in message and "--split" in message
-    assert not (tmp_path / "run").exists()  # checked before anything was written or trained
     empty_train = write_dataset(tmp_path / "no_train", sizes=(0, 6, 6))
-    assert "the train split is empty" in one_error_line(cxrtrain("fit", empty_train, "--out", tmp_path / "run",
-                                                                 *FIT))
+    no_validation, no_train = cxrtrain_together(["fit", empty_validation, "--out", tmp_path / "run", *FIT],
+                                                ["fit", empty_train, "--out", tmp_path / "run", *FIT])
+    message = one_error_line(no_validation)
+    assert "the validation split is empty" in message and "--split" in message
+    assert "the train split is empty" in one_error_line(no_train)
+    assert not (tmp_path / "run").exists()  # checked before anything was written or trained
 
 
 def test_fit_skips_and_names_unreadable_rows(trained):
@@ -153,18 +165,20 @@ def test_heatmap_skips_broken_images_and_lists_them(trained, tmp_path):
 def test_user_mistakes_are_one_line_errors(trained, tmp_path):
     dataset, run, _ = trained
     unloadable = write_dataset(tmp_path / "unloadable", sizes=(8, 0, 6), loadable=False)
-    assert "the dataset cannot be read" in one_error_line(cxrtrain("fit", unloadable, "--out", tmp_path / "r", *FIT))
-    assert "holds another network" in one_error_line(
-        cxrtrain("fit", dataset, "--out", run, *FIT[:4], "--transition", "4", *FIT[6:], "--resume"))
-    assert (run / "best.pt").exists() and (run / "errors.csv").exists()  # the refused resume changed nothing
+    no_validation = write_dataset(tmp_path / "no_val", sizes=(8, 0, 6))
     (tmp_path / "a_file").write_text("")
-    assert "cannot create the run folder" in one_error_line(cxrtrain("fit", dataset, "--out", tmp_path / "a_file",
-                                                                     *FIT))
     broken = tmp_path / "broken_run"
     broken.mkdir()
     (broken / "best.pt").write_bytes(b"not a checkpoint")
-    assert "not a readable `cxrtrain fit` checkpoint" in one_error_line(cxrtrain("evaluate", broken))
-    no_validation = write_dataset(tmp_path / "no_val", sizes=(8, 0, 6))
-    assert "split" in one_error_line(cxrtrain("evaluate", run, "--dataset", no_validation, "--split", "validation"))
-    assert "cannot read the --bbox file" in one_error_line(cxrtrain("heatmap", run, "test", "--bbox",
-                                                                    tmp_path / "missing.csv"))
+    outcomes = cxrtrain_together(
+        ["fit", unloadable, "--out", tmp_path / "r", *FIT],
+        ["fit", dataset, "--out", run, *FIT[:4], "--transition", "4", *FIT[6:], "--resume"],
+        ["fit", dataset, "--out", tmp_path / "a_file", *FIT],
+        ["evaluate", broken],
+        ["evaluate", run, "--dataset", no_validation, "--split", "validation"],
+        ["heatmap", run, "test", "--bbox", tmp_path / "missing.csv"])
+    expected = ["the dataset cannot be read", "holds another network", "cannot create the run folder",
+                "not a readable `cxrtrain fit` checkpoint", "the validation split of", "cannot read the --bbox file"]
+    for done, words in zip(outcomes, expected, strict=True):
+        assert words in one_error_line(done)
+    assert (run / "best.pt").exists() and (run / "errors.csv").exists()  # the refused resume changed nothing
