@@ -121,8 +121,9 @@ def test_numbering_styles_and_full_stops_split_sentences():
         assert [strip_variables(c) for s in split_sentences(normalise(text)) for c in split_clauses(s)] == [
             "双肺纹理增多", "主动脉硬化"], text
     # a space after punctuation breaks too, so one clause's cue does not reach the next
+    # and a bracketed remark is a clause of its own
     assert split_clauses(normalise("肺气肿？ 心影增大（左室为主） 心影不大")) == [
-        "肺气肿?", "心影增大(左室为主)", "心影不大"]
+        "肺气肿?", "心影增大", "左室为主", "心影不大"]
     assert split_clauses("结节约0.5 cm大小") == ["结节大小"]  # not between a number and its unit
     # a decimal point is not a full stop, and the number itself is a variable
     assert split_clauses(normalise("心影增大，心胸比约0.62。")) == ["心影增大", "心胸比"]

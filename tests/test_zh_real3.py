@@ -63,6 +63,7 @@ def test_degree_and_clarity_words_in_other_findings(diagnosis, positive):
 
 
 @pytest.mark.parametrize("findings", ["左侧胸壁皮下气肿。", "颈部及右侧胸壁皮下积气。", "胸骨术后改变，见金属缝线影。",
+                                      "心脏起搏器植入术后，脉冲发生器位于左上胸壁。",
                                       "右侧第6、7肋骨骨折。", "左侧乳腺术后改变。", "左上胸壁见起搏器影。",
                                       "右侧胸壁软组织内见金属异物影。", "左侧锁骨骨折术后，内固定影。"])
 def test_chest_wall_findings_make_the_thorax_abnormal(findings):
@@ -98,6 +99,19 @@ def test_effusion_sign_in_a_diagnosis_is_an_effusion_and_other_curved_edges_are_
 ])
 def test_hedges_differentials_and_air_outside_the_lung(diagnosis, positive):
     assert _positive("dong10", "diagnosis", diagnosis) == positive
+
+
+@pytest.mark.parametrize(("diagnosis", "positive", "uncertain"), [
+    ("肺纹理增多（支气管炎？）", {"increased_lung_marking"}, {"bronchitis"}),
+    ("心脏增大，双侧胸腔积液（心衰可能）", {"increased_heart_shadow", "pleural_effusion"}, set()),
+    ("主动脉硬化（可能）", {"normal"}, {"aortosclerosis"}), ("胸腔积液（待排）", {"normal"}, {"pleural_effusion"}),
+    ("胸腔积液（未见）", {"normal"}, set()), ("胸腔积液（－）", {"normal"}, set()),
+    ("胸膜增厚或少量积液", {"normal"}, {"pleural_thickening"}),
+])
+def test_bracketed_remarks_keep_their_hedge_and_alternatives_are_uncertain(diagnosis, positive, uncertain):
+    result = ChineseLabeler(load_label_set("dong10")).label_batch([Report("r", "", {"diagnosis": diagnosis})])[0]
+    assert {name for name, state in result.labels.items() if state == State.POSITIVE} == positive
+    assert {name for name, state in result.labels.items() if state == State.UNCERTAIN} == uncertain
 
 
 @pytest.mark.parametrize("diagnosis", [

@@ -48,7 +48,7 @@ def strip_cues(clause: str) -> str:
 
 
 # what may follow a negation cue that closes its clause (postposed negation: "积液未见明确显示")
-POSTPOSED_TAIL = re.compile(r"明确|确切|明显|显示|出现|[\s.。,，;；!]")
+POSTPOSED_TAIL = re.compile(r"明确|确切|明显|显示|出现|[\s.。,，;；!)）]")
 
 
 def negation_split(clause: str) -> tuple[str, str] | None:

@@ -9,6 +9,7 @@ from functools import cache, lru_cache
 
 from cxrlabel.resources import load_yaml, rules_path
 from cxrlabel.types import Report
+from cxrlabel.zh.cues import load_cues
 
 # enumeration marks: "(3)" "(三)" anywhere; "1." "2、" "3)" "一、" at the start of the text or after
 # punctuation/space, or right after a character and before the next ("增多2)主动脉", not "第5、6肋", "约2.5cm")
@@ -91,10 +92,25 @@ SENTENCE_SPLIT = re.compile(r"(?:[。；;!！\n]|\.(?!\d)|(?<!\d)\.)+")
 QUESTION_BREAK = re.compile(r"\?+(?=[^\s?。；;!！\n)])")
 
 
+# a remark in brackets that starts with a word ("(少量)", "(支气管炎?)", "(心衰可能)") is a clause of its own, so
+# its hedge stays inside it; signs ("(-)", "(?)") and a cue alone ("(可能)", "(待排)") stay with their finding
+REMARK = re.compile(r"\(([\u4e00-\u9fff][^()]*)\)")
+
+
+def _remark(match: re.Match) -> str:
+    cues = load_cues()
+    word = match.group(1).strip("?")
+    if cues.uncertainty.fullmatch(word) or cues.negation.fullmatch(word):
+        return match.group(0)
+    return f",{match.group(1)},"
+
+
 def _mark_boundaries(text: str) -> str:
-    """Numbering and a question mark inside the text become a sentence end, a space a clause break."""
+    """Numbering and a question mark inside the text become a sentence end, a bracketed remark and a space a
+    clause break."""
     text = QUESTION_BREAK.sub(lambda m: m.group(0) + "。", text)
-    return SPACE_BREAK.sub(",", NUMBERING.sub("。", text))
+    text = REMARK.sub(_remark, NUMBERING.sub("。", text))
+    return SPACE_BREAK.sub(",", text)
 
 
 def split_sentences(text: str) -> list[str]:
