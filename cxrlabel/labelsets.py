@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,9 +70,11 @@ def load_label_set(name_or_path: str) -> LabelSet:
     return label_set
 
 
-def _line_of(path: Path, needle: str) -> int:
+def _line_of(path: Path, name: str) -> int:
+    """The first line naming `name` as a whole word (1 when none does)."""
+    word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if needle in line:
+        if word.search(line):
             return number
     return 1
 
