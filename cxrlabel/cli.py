@@ -36,7 +36,7 @@ WorkersOption = Annotated[int, typer.Option("--workers", min=1, help="Worker pro
 
 
 def fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however long
     raise typer.Exit(code)
 
 
@@ -65,20 +65,34 @@ def mine(
     workers: WorkersOption = 1,
     batch_size: Annotated[int, typer.Option(min=1, help="Reports per batch sent to a worker.")] = 64,
     max_chars: Annotated[int, typer.Option(min=1, help="Longer reports go to errors.csv.")] = 100_000,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run from its last finished batch (same "
+                           "inputs and options).")
+    ] = False,
 ) -> None:
     """Label every report and write OUT/labels.csv (1 positive, 0 negative, -1 uncertain, empty not
     mentioned), OUT/mentions.jsonl (evidence: sentence, span, state, deciding rule), OUT/errors.csv
-    (records that could not be processed, with the reason) and OUT/summary.json."""
-    from cxrlabel.mining import mine_reports
+    (records that could not be processed, with the reason) and OUT/summary.json. The files reach OUT
+    only when the run finishes: a failed or interrupted run leaves the previous ones as they were."""
+    from cxrlabel.mining import MiningInterrupted, mine_reports
 
     try:
         summary = mine_reports(
             reports, lang=lang, out=out, labels=labels, options=labeler_options(lang, parser),
             id_column=id_column, text_columns=text_column, workers=workers, batch_size=batch_size,
-            max_chars=max_chars, console=console,
+            max_chars=max_chars, resume=resume, console=console,
         )
     except UserError as exc:
         fail(str(exc))
+    except MiningInterrupted as stopped:
+        done = stopped.summary["reports_read"]
+        kept = (f"the partial run ({done} reports, summary.json \"complete\": false) is in {stopped.partial_dir}; "
+                "run the same command with --resume to continue" if done else "nothing was labelled")
+        console.print(f"[yellow]interrupted:[/] {out} keeps its previous results; {kept}", soft_wrap=True)
+        raise typer.Exit(130) from None
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted:[/] {out} keeps its previous results")
+        raise typer.Exit(130) from None
     console.print(
         f"{summary['reports_written']} reports labelled, {summary['reports_failed']} in errors.csv "
         f"({summary['reports_per_second']:.0f} reports/s) → {out}"

