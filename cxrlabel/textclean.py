@@ -17,6 +17,7 @@ from functools import cache
 # CSI (ESC [ params final), OSC (ESC ] ... BEL or ESC \), and two-character escapes (ESC + one of @-Z \ ] ^ _)
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\^_]")
 ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+LINE_SEPARATOR = re.compile("[\u2028\u2029\x85]")
 LINE_SEPARATORS = str.maketrans({"\u2028": "\n", "\u2029": "\n", "\x85": "\n"})
 # Unicode places format characters only in planes 0, 1 and 14 (tags, variation selectors are Mn).
 FORMAT_PLANES = (range(0x20000), range(0xE0000, 0xF0000))
@@ -44,7 +45,9 @@ def clean_text(text: str) -> str:
         return text
     if "\x1b" in text:
         text = ANSI_ESCAPE.sub("", text)
-    if "\u2028" in text or "\u2029" in text or "\x85" in text:
+    if LINE_SEPARATOR.search(text):
         text = text.translate(LINE_SEPARATORS)
-    text = _dropped_characters().sub("", text)
+    dropped = _dropped_characters()
+    if dropped.search(text):
+        text = dropped.sub("", text)
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
