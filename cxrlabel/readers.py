@@ -161,17 +161,18 @@ def id_shape(value: str) -> str:
 def _merged_record_problem(fields: list[str], header: list[str], id_index: int, shapes: set[str],
                            delimiter: str) -> str:
     """Why a parsed CSV record is probably several records merged by a stray quote ('' when it looks fine)."""
-    if len(fields) > len(header):
-        return f"{len(fields)} fields where the header has {len(header)}"
+    if len(fields) > len(header) and any(extra.strip() for extra in fields[len(header):]):
+        return f"{len(fields)} fields where the header has {len(header)}"  # (empty trailing fields are harmless)
     if len(fields) <= id_index:
         return f"{len(fields)} field(s) where the header has {len(header)}"
     record_id = fields[id_index]
     if "\n" in record_id or len(record_id) > MAX_ID_CHARS or len(record_id.split()) > 3:
         return f"the id looks like report text ({record_id[:40]!r}...)"
+    known = shapes | {id_shape(record_id.strip())}
     for field in fields:
         for line in field.split("\n")[1:]:
             token = line.split(delimiter, 1)[0].strip().strip('"')
-            if delimiter in line and token and id_shape(token) in shapes:
+            if delimiter in line and token and id_shape(token) in known:
                 return f"a field holds a line that starts like a record ({line[:40]!r})"
     return ""
 

@@ -187,3 +187,21 @@ def test_utf8_bom_csv(tmp_path):
     (report,) = iter_reports(path)
     assert (report.id, report.text) == ("9", "Mild cardiomegaly.")
 
+
+
+def test_records_merged_by_a_stray_quote_go_to_errors_with_their_lines(tmp_path):
+    path = tmp_path / "t.csv"
+    # a quote opened in the first record closes at the end of the next one, which it swallows
+    path.write_text('uid,findings\n1,"No effusion.\n2,Large left effusion."\n3,Lungs clear.\n')
+    items = list(iter_reports(path))
+    assert [type(item).__name__ for item in items] == ["ReadError", "Report"]
+    assert items[0].reason.startswith("lines 2-3: a field holds a line that starts like a record")
+    assert items[1].id == "3" and items[1].source == "t.csv:4"
+
+
+def test_empty_trailing_fields_are_not_a_merge(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("uid,findings\n1,No effusion.,,\n2,Mild cardiomegaly.,x\n")
+    items = by_id(iter_reports(path))
+    assert items["1"].text == "No effusion."
+    assert isinstance(items["t.csv:3"], ReadError) and "3 fields where the header has 2" in items["t.csv:3"].reason
