@@ -29,7 +29,8 @@ class TextRules:
     traditional: dict[int, str]  # str.translate table, traditional → simplified characters
     typos: tuple[tuple[str, str], ...]
     typo_patterns: tuple[tuple[re.Pattern, str], ...]
-    synonyms: tuple[tuple[str, str], ...]
+    synonyms: dict[str, str]
+    synonym_pattern: re.Pattern  # every variant, longest first (no standard form holds a variant: rules lint)
     clause_split: re.Pattern
     item_split: re.Pattern
     variables: re.Pattern
@@ -47,7 +48,8 @@ def text_rules() -> TextRules:
         traditional=str.maketrans({pair[0]: pair[1] for pair in data["traditional"].split()}),
         typos=tuple(sorted(data["typos"].items(), key=lambda kv: len(kv[0]), reverse=True)),
         typo_patterns=tuple((re.compile(pattern), replacement) for pattern, replacement in data["typo_patterns"]),
-        synonyms=tuple(sorted(data["synonyms"].items(), key=lambda kv: len(kv[0]), reverse=True)),
+        synonyms=dict(data["synonyms"]),
+        synonym_pattern=re.compile("|".join(re.escape(v) for v in sorted(data["synonyms"], key=len, reverse=True))),
         clause_split=re.compile("[" + re.escape(data["clause_separators"]) + "]+"),
         item_split=re.compile("[" + re.escape(data["item_separators"]) + "]+"),
         variables=re.compile(data["variable_pattern"], re.IGNORECASE),
@@ -73,9 +75,8 @@ def normalise(text: str) -> str:
 @lru_cache(maxsize=200_000)
 def canonical(text: str) -> str:
     """One spelling per synonym (双肺 → 两肺, 略 → 稍 …), for comparing a clause with templates/exemplars."""
-    for variant, standard in text_rules().synonyms:
-        text = text.replace(variant, standard)
-    return text
+    rules = text_rules()
+    return rules.synonym_pattern.sub(lambda match: rules.synonyms[match.group(0)], text)
 
 
 def strip_variables(clause: str) -> str:
