@@ -3,13 +3,15 @@
 Presidio's analyzer runs the project's own spaCy English model (named entities PERSON, GPE / LOC / FAC,
 DATE / TIME) with its date, phone-number and US SSN recognizers, plus patterns written here for what a
 radiology report carries: labelled identifiers (MRN, accession, patient id ...), any run of 5 or more digits,
-e-mail addresses, DICOM-style names (DOE^JOHN), titled names (Dr. Carter), capitalised words after a cue
-("patient", "name:", "seen by", "radiologist" ...) and named hospitals / clinics. A name
-or place found by the small NER model alone whose every word is in the English labeler's vocabulary (rules/en:
-"Cardiomegaly.", "Pulmonary XXXX") is radiology, not PHI, and is kept. Presidio's anonymizer replaces each
-finding with its type: <PERSON>, <DATE>, <ID>, <PHONE>, <LOCATION>, <EMAIL>. OpenI's `XXXX` masks are kept as
-they are. Nothing is downloaded: the model is an installed package, and no recognizer that looks anything up
-(e-mail domain validation) is loaded. Chinese text is not handled (see `has_cjk`).
+day/month dates, e-mail addresses, DICOM-style names (DOE^JOHN), titled names (Dr. Carter), capitalised words
+after a cue ("patient", "name:", "seen by", "radiologist" ...) and named hospitals / clinics.
+
+A name or place found by the small NER model (or a name cue) whose every word is in the English labeler's
+vocabulary (rules/en: "Cardiomegaly.", "Pulmonary XXXX"), written in lower case, or holding a digit ("L1"), is
+radiology, not PHI, and is kept, as is an NER date without a calendar date in it ("6 weeks", "3 years ago").
+Presidio's anonymizer replaces each finding with its type: <PERSON>, <DATE>, <ID>, <PHONE>, <LOCATION>, <EMAIL>.
+OpenI's `XXXX` masks are kept as they are. Nothing is downloaded: the model is an installed package, and no
+recognizer that looks anything up (e-mail domain validation) is loaded. Chinese text is not handled (`has_cjk`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ TAGS = {"PERSON": "<PERSON>", "DATE_TIME": "<DATE>", "LOCATION": "<LOCATION>", "
 THRESHOLD = 0.3  # recall first: a false alarm costs a word of text, a miss leaks PHI
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _MASK_ONLY = re.compile(r"(?:X{2,}|\b(?:Dr|Mr|Mrs|Ms|Miss|Prof)\b\.?|[^\w])*")
+_CALENDAR = re.compile(r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(?:\s+\d|,)|"
+                       r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)day\b|\b(?:19|20)\d\d\b|\d{1,4}[/.-]\d{1,3}")
 _EDGE_MASKS = re.compile(r"^(?:X{2,}\W*)+|(?:\W*X{2,})+$")
 
 # (entity, name, regex, score): Presidio runs them with the `regex` module, ignoring case unless (?-i:...)
@@ -32,6 +36,7 @@ PATTERNS = (
      r"(?i)(?<=\b(?:mrn|medical record(?: number| no\.?)?|record no\.?|acc(?:ession)?(?: number| no\.?)?|"
      r"patient id|pt id|id|ssn|study id)\s*(?:[:#]|no\.?|number)?\s*)[a-z0-9][a-z0-9-]{2,}\b(?<=\d\S*)", 0.9),
     ("ID", "long number", r"\b\d[\d-]{3,}\d\b(?<=(?:\d\D*){5})", 0.6),
+    ("DATE_TIME", "day/month", r"\b\d{1,2}/\d{1,2}(?:/\d{2,4})?\b", 0.5),
     ("EMAIL_ADDRESS", "e-mail", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", 0.9),
     ("PERSON", "DICOM name", r"\b[a-z][a-z'-]*\^[a-z][a-z'^-]*", 0.9),
     ("LOCATION", "institution", r"(?-i:(?:[A-Z][A-Za-z'.-]+\s+){1,4})(?:hospital|medical center|clinic|infirmary)\b",
@@ -57,11 +62,20 @@ def radiology_words() -> frozenset[str]:
     return frozenset(words)
 
 
-def _is_radiology(span: str, recognizer: str) -> bool:
-    """A finding of the NER model or of a name cue made of vocabulary words (and masks) only."""
-    words = [word.lower() for word in re.findall(r"[A-Za-z]+", span) if not re.fullmatch(r"X{2,}", word)]
-    return (recognizer in ("SpacyRecognizer", "name after a cue") and bool(words)
-            and all(word in radiology_words() for word in words))
+def _is_not_phi(span: str, entity: str, recognizer: str) -> bool:
+    """A finding of the NER model (or of a name cue) that is radiology, not PHI: a DATE with nothing of a calendar
+    date in it (durations '6 weeks', '3 years ago', times of day), or a name / place whose every word is a
+    vocabulary word, a word written in lower case, a word with a digit (vertebra 'L1') or a stop word."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    if recognizer == "SpacyRecognizer" and entity == "DATE_TIME":
+        return not _CALENDAR.search(span)
+    if recognizer not in ("SpacyRecognizer", "name after a cue"):
+        return False
+    words = [word.strip(".,;:()'\"") for word in span.split()]
+    words = [word for word in words if word and not re.fullmatch(r"X{2,}", word)]
+    return bool(words) and all(word.lower() in radiology_words() or word.lower() in STOP_WORDS
+                               or word == word.lower() or any(c.isdigit() for c in word) for word in words)
 
 
 def has_cjk(text: str) -> bool:
@@ -133,7 +147,8 @@ def _without_masks(text: str, result):
     """A finding trimmed of OpenI `XXXX` masks at its edges (they stay as they are); None when only masks,
     titles and punctuation are left."""
     span = text[result.start:result.end]
-    if _MASK_ONLY.fullmatch(span) or _is_radiology(span, result.recognition_metadata.get("recognizer_name", "")):
+    recognizer = result.recognition_metadata.get("recognizer_name", "")
+    if _MASK_ONLY.fullmatch(span) or _is_not_phi(span, result.entity_type, recognizer):
         return None
     edges = _EDGE_MASKS.search(span) if "XX" in span else None
     while edges is not None and edges.group():
