@@ -84,14 +84,27 @@ def _walk(graph: nx.DiGraph, node: int, path: tuple[Step, ...], index: int, clau
     return False
 
 
-def _regex(value: str, where: str) -> re.Pattern:
+FAMILY_REFERENCE = re.compile(r"@(\w+)")
+
+
+def expand_families(value: str, families: dict[str, str], where: str) -> str:
+    """Replace each @name by its cue family's alternation (rules/en/rules/cues.yaml)."""
+    def expand(match: re.Match) -> str:
+        if match.group(1) not in families:
+            raise ValueError(f"{where}: unknown cue family @{match.group(1)}; defined: {sorted(families)}")
+        return f"(?:{families[match.group(1)]})"
+    return FAMILY_REFERENCE.sub(expand, value)
+
+
+def _regex(value: str, where: str, families: dict[str, str] | None = None) -> re.Pattern:
+    value = expand_families(value, families or {}, where)
     try:
         return re.compile(".*" if value == "*" else value, re.IGNORECASE)
     except re.error as exc:
         raise ValueError(f"{where}: bad regex {value!r}: {exc}") from exc
 
 
-def compile_node(spec: dict | None, where: str) -> NodeTest:
+def compile_node(spec: dict | None, where: str, families: dict[str, str] | None = None) -> NodeTest:
     spec = spec or {}
     unknown = set(spec) - NODE_KEYS
     if unknown:
@@ -99,12 +112,12 @@ def compile_node(spec: dict | None, where: str) -> NodeTest:
     tests = []
     for key, value in spec.items():
         attribute = key.removeprefix("not_")
-        tests.append(("text" if attribute == "word" else attribute, _regex(str(value), where),
+        tests.append(("text" if attribute == "word" else attribute, _regex(str(value), where, families),
                       not key.startswith("not_")))
     return NodeTest(tuple(tests))
 
 
-def compile_rule(spec: dict, stage: str, where: str) -> Rule:
+def compile_rule(spec: dict, stage: str, where: str, families: dict[str, str] | None = None) -> Rule:
     unknown = set(spec) - RULE_KEYS
     if unknown:
         raise ValueError(f"{where}: unknown rule key(s) {sorted(unknown)}; allowed {sorted(RULE_KEYS)}")
@@ -118,7 +131,7 @@ def compile_rule(spec: dict, stage: str, where: str) -> Rule:
         if step.get("dir", "out") not in ("in", "out"):
             raise ValueError(f"{step_where}: dir must be in or out")
         compiled = Step(_regex(str(step.get("edge", "*")), step_where), step.get("dir", "out") == "out",
-                        compile_node(step.get("node"), step_where))
+                        compile_node(step.get("node"), step_where, families))
         low, high = step.get("repeat", [1, 1])
         options.append([(compiled,) * count for count in range(int(low), int(high) + 1)])
     paths = tuple(sum(combo, ()) for combo in itertools.product(*options))
@@ -142,7 +155,15 @@ def _line_numbers(path: Path) -> list[int]:
     return [n for n, line in enumerate(path.read_text().splitlines(), start=1) if re.match(r"\s*-\s+id:", line)]
 
 
+def load_families(folder: Path) -> dict[str, str]:
+    """The cue families of a rules folder (`cues.yaml`, `families:` name → lemma alternation)."""
+    path = folder / "cues.yaml"
+    families = (load_yaml(path) or {}).get("families", {}) if path.exists() else {}
+    return {str(name): str(value) for name, value in families.items()}
+
+
 def load_rule_file(path: Path) -> list[Rule]:
+    families = load_families(path.parent)
     data = load_yaml(path)
     stage = data.get("stage")
     if stage not in STAGES:
@@ -151,7 +172,7 @@ def load_rule_file(path: Path) -> list[Rule]:
     rules = []
     for index, spec in enumerate(data.get("rules", [])):
         line = lines[index] if index < len(lines) else 1
-        rules.append(compile_rule(spec, stage, f"{path}:{line}"))
+        rules.append(compile_rule(spec, stage, f"{path}:{line}", families))
     return rules
 
 
