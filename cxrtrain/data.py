@@ -126,8 +126,8 @@ class SkipLog:
     def note(self, skipped: list[SkippedRow], log=None) -> None:
         for row in skipped:
             if self.strict:
-                raise UserError(f"{row.describe()}; stopped by --strict (without it the row is skipped and "
-                                "listed in errors.csv)")
+                raise UserError(f"{row.describe()}; stopped by --strict (without it the row is skipped, counted "
+                                "and listed)")
             self.drawn[row.split] += 1
             if (row.split, row.row) not in self.rows:
                 self.rows[(row.split, row.row)] = row
