@@ -565,6 +565,7 @@ class DatasetBuilder:
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             self.folder.move_in(path, path.relative_to(staging).as_posix())
         shutil.rmtree(self.work, ignore_errors=True)
+        self.folder.settle()
         return summary
 
     def write_errors(self, path: Path) -> None:

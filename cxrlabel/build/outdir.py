@@ -74,6 +74,14 @@ class OutputFolder:
         if not new:
             return
         self.owned |= new
+        self._write_marker()
+
+    def settle(self) -> None:
+        """After a finished build: the marker lists only the files that are there."""
+        self.owned = {relative for relative in self.owned if (self.root / relative).exists()}
+        self._write_marker()
+
+    def _write_marker(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         temporary = self.root / (MARKER + ".tmp")
         temporary.write_text(json.dumps({"written_by": "cxrlabel build", "files": sorted(self.owned)}, indent=1),
