@@ -88,3 +88,19 @@ def test_bad_vocabulary_file(tmp_path):
     path.write_text("name: empty\ncuis: []\n")
     with pytest.raises(ValueError, match="needs phrases or regex"):
         load_finding(path)
+
+
+# Radiographic signs that name a finding, and bone densities that are not lung opacity (wording families added
+# from radiology terminology, not from failing sentences).
+@pytest.mark.parametrize(("sentence", "finding", "expected"), [
+    ("Kerley B lines are present at both lung bases.", "edema", True),
+    ("Septal lines at the right base.", "edema", True),
+    ("Right lower lobe opacity with air bronchograms.", "consolidation", True),
+    ("A visceral pleural line is seen at the right apex.", "pneumothorax", True),
+    ("Sclerotic density in the T8 vertebral body, likely a bone island.", "lung_opacity", False),
+    ("Corticated bony density over the lateral clavicle.", "lung_opacity", False),
+    ("Nodular density projecting over the anterior left 4th rib.", "lung_opacity", True),
+    ("Enlarged left ventricle.", "cardiomegaly", False),
+])
+def test_sign_and_bone_wording_families(vocabulary, sentence, finding, expected):
+    assert any(f == finding for f, _ in found(sentence, vocabulary)) == expected
