@@ -37,6 +37,8 @@ LABELS = {
     "obl": "nmod",
 }
 PREPOSITION_ATTACHMENTS = {"nmod", "obl", "acl", "advcl"}
+# words that make a contrastive multi-word preposition: "rather than" → prep_rather_than, "instead of" → prep_instead_of
+CONTRAST_WORDS = {"rather", "instead"}
 COORDINATORS = {"and", "or", "nor", "but"}
 # Words and marks that end a cue's scope (ConText-style terminators): "No pneumothorax, but an effusion cannot be
 # excluded", "heart normal; no effusion". A rule's cue must lie in the finding's clause.
@@ -143,7 +145,9 @@ def _collapse_prepositions(graph: nx.DiGraph) -> None:
         cases = [c for c in graph.successors(node) if graph.edges[node, c]["label"] == "case"]
         if not cases:
             continue
-        preposition = "_".join(graph.nodes[c]["lemma"] for c in sorted(cases))
+        words = sorted(cases + [w for c in cases for w, label in graph.succ[c].items()
+                                if label["label"] in ("advmod", "fixed") and graph.nodes[w]["lemma"] in CONTRAST_WORDS])
+        preposition = "_".join(graph.nodes[w]["lemma"] for w in words)
         for case in cases:
             graph.remove_edge(node, case)
         if graph.in_degree(node) == 0:
