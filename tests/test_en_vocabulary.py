@@ -95,7 +95,7 @@ def test_bad_vocabulary_file(tmp_path):
 @pytest.mark.parametrize(("sentence", "finding", "expected"), [
     ("Kerley B lines are present at both lung bases.", "edema", True),
     ("Septal lines at the right base.", "edema", True),
-    ("Right lower lobe opacity with air bronchograms.", "consolidation", True),
+    ("Diffuse bilateral alveolar opacities with air bronchograms.", "consolidation", False),
     ("A visceral pleural line is seen at the right apex.", "pneumothorax", True),
     ("Sclerotic density in the T8 vertebral body, likely a bone island.", "lung_opacity", False),
     ("Corticated bony density over the lateral clavicle.", "lung_opacity", False),
