@@ -80,6 +80,11 @@ def labeler():
 # excluded or resolved predicate; sentence-initial participles; the hand-tried sentences.
 @pytest.mark.parametrize(("text", "label", "state"), [
     ("Left pleural effusion is not seen.", "Effusion", State.NEGATIVE),
+    ("Left pleural effusion has resolved.", "Effusion", State.NEGATIVE),
+    ("Right pneumothorax is no longer seen.", "Pneumothorax", State.NEGATIVE),
+    ("Left lower lobe infiltrate cannot be ruled out.", "Infiltration", State.UNCERTAIN),
+    ("Possible right pleural effusion.", "Effusion", State.UNCERTAIN),
+    ("Decreased left pleural effusion.", "Effusion", State.POSITIVE),
     ("Right pleural effusion is no longer present.", "Effusion", State.NEGATIVE),
     ("Left basilar atelectasis has cleared.", "Atelectasis", State.NEGATIVE),
     ("Small left pleural effusion is not excluded.", "Effusion", State.UNCERTAIN),

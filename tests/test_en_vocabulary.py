@@ -101,6 +101,9 @@ def test_bad_vocabulary_file(tmp_path):
     ("Corticated bony density over the lateral clavicle.", "lung_opacity", False),
     ("Nodular density projecting over the anterior left 4th rib.", "lung_opacity", True),
     ("Enlarged left ventricle.", "cardiomegaly", False),
+    ("Heart size is normal to slightly enlarged.", "cardiomegaly", True),
+    ("The cardiac silhouette is borderline versus mildly enlarged.", "cardiomegaly", True),
+    ("Heart size is normal.", "cardiomegaly", False),
 ])
 def test_sign_and_bone_wording_families(vocabulary, sentence, finding, expected):
     assert any(f == finding for f, _ in found(sentence, vocabulary)) == expected
