@@ -118,3 +118,15 @@ def test_repaired_paraphrases(labeler, text, label, state):
 def test_cue_scope_ends_at_clause_boundary(labeler, text, expected):
     labels = labeler.label_batch([Report("r", "", {"findings": text})])[0].labels
     assert {name: labels.get(name) for name in expected} == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("No pneumothorax, but a small left effusion cannot be excluded.",
+     {"Pneumothorax": State.NEGATIVE, "Effusion": State.UNCERTAIN}),
+    ("Previously seen left pleural effusion is no longer visible.", {"Effusion": State.NEGATIVE}),
+    ("Rule out pneumonia.", {"Pneumonia": State.UNCERTAIN}),
+    ("Cleared left basilar infiltrate.", {"Infiltration": State.NEGATIVE}),
+])
+def test_hand_tried_sentences_of_issue_11(labeler, text, expected):
+    labels = labeler.label_batch([Report("r", "", {"findings": text})])[0].labels
+    assert {name: labels.get(name) for name in expected} == expected
