@@ -28,7 +28,7 @@ from cxrlabel.writers import PARTIAL_DIR, OutputWriter, check_writable, partial_
 
 
 class MiningInterrupted(Exception):
-    """Ctrl-C stopped the run after a finished batch; `summary` is that of the partial run."""
+    """Ctrl-C stopped the run at a finished batch; `summary` is that of the partial run kept for --resume."""
 
     def __init__(self, summary: dict, partial_dir: Path):
         super().__init__("interrupted")
@@ -159,6 +159,8 @@ def mine_reports(
                                     rate=(done - done_before) / max(time.perf_counter() - started, 1e-9))
                     if stop.requested:
                         break
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, back to the last finished batch
+            raise MiningInterrupted(writer.abandon(), writer.work) from None
         except BaseException:
             writer.abandon()
             raise
