@@ -90,3 +90,18 @@ def test_openi_sentences_and_offsets():
     assert sentences[-1].text == "No acute bone abnormality."
     for sentence in sentences:
         assert text[sentence.start:sentence.start + len(sentence.text)] == sentence.text
+
+
+def test_run_on_sentence_is_cut_below_the_parse_limit():
+    """A pasted run-on text without full stops never reaches the parser as one huge sentence."""
+    from cxrlabel.en.sentences import MAX_SENTENCE_CHARS
+
+    clause = "the lungs are clear without focal consolidation, "
+    text = clause * 200 + "small right pleural effusion"
+    sentences = split_sentences(text)
+    assert len(sentences) > 1
+    assert all(len(s.text) <= MAX_SENTENCE_CHARS for s in sentences)
+    assert all(text[s.start:s.start + len(s.text)] == s.text for s in sentences)
+    assert sentences[-1].text.endswith("small right pleural effusion")
+    unbroken = "x" * (3 * MAX_SENTENCE_CHARS)
+    assert [len(s.text) for s in split_sentences(unbroken)] == [MAX_SENTENCE_CHARS] * 3

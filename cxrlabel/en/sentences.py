@@ -20,6 +20,10 @@ LIST_MARKER = re.compile(r"(?:^|(?<=[.:;]\s)|(?<=\n))\s*\(?\d{1,2}[.)](?=\s+\S)"
 MARKER_ONLY = re.compile(r"\s*\(?\d{1,2}[.)]\s*")
 DOUBLE_PERIOD = re.compile(r"(?<=\w)\.\.(?=\s|$)")
 BLOCK_BREAK = re.compile(r"\n\s*\n|\n(?=\s*[-*•]\s)")
+# Report sentences are far shorter; a longer run-on "sentence" (a pasted table, text without punctuation)
+# is cut at clause marks or spaces so that no parse sees more than this many characters.
+MAX_SENTENCE_CHARS = 1000
+CLAUSE_MARK = re.compile(r"[,;:]\s|\s")
 
 
 @dataclass(frozen=True)
@@ -69,5 +73,27 @@ def split_sentences(text: str) -> list[Sentence]:
             stripped = piece.strip()
             if stripped.strip(".") == "":
                 continue
-            sentences.append(Sentence(stripped, block_start + start + piece.index(stripped)))
+            offset = block_start + start + piece.index(stripped)
+            sentences.extend(_cap_length(Sentence(stripped, offset)))
     return sentences
+
+
+def _cap_length(sentence: Sentence) -> list[Sentence]:
+    """Cut a sentence over MAX_SENTENCE_CHARS at its last clause mark (else space) before the limit."""
+    pieces = []
+    text, start = sentence.text, sentence.start
+    while len(text) > MAX_SENTENCE_CHARS:
+        window = text[:MAX_SENTENCE_CHARS]
+        cuts = [m.end() for m in CLAUSE_MARK.finditer(window) if m.group().strip()] or [
+            m.end() for m in CLAUSE_MARK.finditer(window)
+        ]
+        cut = cuts[-1] if cuts else MAX_SENTENCE_CHARS
+        head = text[:cut].rstrip()
+        if head:
+            pieces.append(Sentence(head, start))
+        rest = text[cut:]
+        start += cut + len(rest) - len(rest.lstrip())
+        text = rest.lstrip()
+    if text:
+        pieces.append(Sentence(text, start))
+    return pieces
