@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from cxrlabel.registry import parser_class
 from cxrlabel.types import Mention, ReadError, Report, ReportResult, State
 
 CACHE_SIZE = 200_000
+LATIN_LETTER = re.compile(r"[A-Za-z]")
+CJK_CHARACTER = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,16 @@ def head_node(graph: nx.DiGraph, start: int, end: int) -> int | None:
         if not heads or all(h not in inside for h in heads):
             return node
     return inside[-1] if inside else None
+
+
+def not_english(text: str) -> str:
+    """Why a text cannot be an English report ('' when it can): no Latin letters, or mostly CJK characters."""
+    latin = len(LATIN_LETTER.findall(text))
+    if latin == 0:
+        return "no English text (no Latin letters; a Chinese report needs --lang zh)"
+    if len(CJK_CHARACTER.findall(text)) > latin:
+        return "not an English report (mostly CJK characters; a Chinese report needs --lang zh)"
+    return ""
 
 
 def decide_sentence(graph: nx.DiGraph, matches: list[VocabularyMatch], rules: RuleSet) -> list[SentenceDecision]:
@@ -91,8 +104,11 @@ class EnglishLabeler:
             self._cache.popitem(last=False)
 
     def label_batch(self, reports: list[Report]) -> list[ReportResult | ReadError]:
+        refused = {index: reason for index, report in enumerate(reports) if (reason := not_english(report.text))}
         located = []  # (report index, section name, sentence text)
         for index, report in enumerate(reports):
+            if index in refused:
+                continue
             for section in split_sections(report):
                 for sentence in split_sentences(section.text):
                     located.append((index, section.name, sentence.text))
@@ -104,7 +120,10 @@ class EnglishLabeler:
                     Mention(reports[index].id, decision.match.finding, section, text, decision.match.start,
                             decision.match.end, decision.match.text, decision.state, decision.rule_id)
                 )
-        return [self._result(report, found) for report, found in zip(reports, mentions, strict=True)]
+        return [
+            ReadError(report.id, refused[index], report.source) if index in refused else self._result(report, found)
+            for index, (report, found) in enumerate(zip(reports, mentions, strict=True))
+        ]
 
     def _result(self, report: Report, mentions: list[Mention]) -> ReportResult:
         by_label: dict[str, list[State]] = {}
