@@ -104,7 +104,8 @@ class EnglishLabeler:
             self._cache.popitem(last=False)
 
     def label_batch(self, reports: list[Report]) -> list[ReportResult | ReadError]:
-        refused = {index: reason for index, report in enumerate(reports) if (reason := not_english(report.text))}
+        refused = {index: reason for index, report in enumerate(reports)
+                   if (reason := not_english(report.text or " ".join(report.sections.values())))}
         located = []  # (report index, section name, sentence text)
         for index, report in enumerate(reports):
             if index in refused:
