@@ -10,7 +10,9 @@ import typer
 
 def build(
     labels: Annotated[Path, typer.Option("--labels", help="labels.csv written by `cxrlabel mine` (its summary.json "
-                                         "beside it names the label set).")],
+                                         "beside it names the label set), or a public layout's labels: NIH "
+                                         "Data_Entry_2017*.csv, CheXpert train.csv / valid.csv, MIMIC-CXR-JPG "
+                                         "*-chexpert.csv / *-negbio.csv, or a generic labels table (see README).")],
     out: Annotated[Path, typer.Option("--out", help="Dataset folder: save_to_disk layout, parquet/<split>/ shards, "
                                       "summary.json, README.md card, errors.csv. New, empty or an earlier build's "
                                       "(only what a build wrote is ever replaced).")],
@@ -45,7 +47,24 @@ def build(
         int, typer.Option("--size", min=32, max=8192, help="Square output size; aspect kept by black padding.")
     ] = 1024,
     bits: Annotated[int, typer.Option("--bits", help="PNG bit depth: 8 or 16.")] = 8,
-    split: Annotated[str, typer.Option("--split", help="train/validation/test ratios, by patient.")] = "70/10/20",
+    source: Annotated[str, typer.Option("--source", help="Layout of --labels: auto (from its header), mined, nih, "
+                                        "chexpert, mimic, table. Open-i: mined labels + --manifest projections.csv.")
+                      ] = "auto",
+    split_from: Annotated[
+        list[Path] | None,
+        typer.Option("--split-from", help="A given split, kept as given: split lists (NIH train_val_list.txt, "
+                     "test_list.txt: the file name says the split) or a CSV with an image and a split column "
+                     "(NIH nih_images.csv, MIMIC *-split.csv). Repeatable. NIH's lists beside Data_Entry are used "
+                     "when none is given."),
+    ] = None,
+    uncertain: Annotated[str, typer.Option("--uncertain", help="Uncertain labels (CheXpert policies): ignore (kept "
+                                           "as uncertain), zeros (negative) or ones (positive).")] = "ignore",
+    min_paired: Annotated[float, typer.Option("--min-paired", min=0.0, max=1.0, help="Refuse the build (exit 1, "
+                                              "nothing written) when fewer than this share of the image files "
+                                              "pair, or a split given by the source pairs no image; 0: off.")
+                          ] = 0.5,
+    split: Annotated[str, typer.Option("--split", help="train/validation/test ratios, by patient (when the source "
+                                       "gives no split).")] = "70/10/20",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the patient split.")] = 0,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes decoding images.")] = 1,
     shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="Rows per shard (the unit of --resume).")
@@ -55,7 +74,8 @@ def build(
     hash_report_ids: Annotated[
         bool | None,
         typer.Option("--hash-report-ids/--keep-report-ids", help="Store report ids as keyed hashes (use when they are "
-                     "accession numbers). Default: hashed when they come from DICOM tags, kept otherwise."),
+                     "accession numbers). Default: hashed when they come from DICOM tags or a generic --source table, "
+                     "kept otherwise (mined ids, NIH / CheXpert / MIMIC ids)."),
     ] = None,
     source_map: Annotated[
         Path | None,
@@ -71,6 +91,8 @@ def build(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cxrlabel.build.dataset import BuildOptions, DatasetBuilder, parse_text_fields
+    from cxrlabel.build.layouts import SOURCES, UNCERTAIN_POLICIES
+    from cxrlabel.build.pairing_check import PairingError
     from cxrlabel.build.splits import parse_ratios
     from cxrlabel.errors import UserError
 
@@ -89,6 +111,10 @@ def build(
         fail("--views takes all or frontal")
     if bits not in (8, 16):
         fail("--bits takes 8 or 16")
+    if source not in SOURCES:
+        fail(f"--source takes {', '.join(SOURCES)}")
+    if uncertain not in UNCERTAIN_POLICIES:
+        fail(f"--uncertain takes {', '.join(UNCERTAIN_POLICIES)}")
     if manifest is not None and images is None:
         console.print("text-only build with a manifest: one row per listed image")
     try:
@@ -101,17 +127,31 @@ def build(
                       "findings,impression to store it, de-identified)")
     options = BuildOptions(out=out, size=size, bits=bits, frontal_only=views == "frontal", ratios=ratios, seed=seed,
                            salt=id_salt, workers=workers, shard_size=shard_size, resume=resume,
-                           hash_report_ids=hash_report_ids, text_fields=text_fields, overwrite=overwrite)
+                           hash_report_ids=hash_report_ids, text_fields=text_fields, overwrite=overwrite,
+                           source=source, split_from=tuple(split_from or ()), uncertain=uncertain,
+                           min_paired=min_paired)
     try:
-        builder = DatasetBuilder(labels, options, reports)
+        builder = DatasetBuilder(labels, options, reports, manifest)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
             summary = builder.build(images, manifest, progress, source_map)
+    except PairingError as exc:  # console only: these lines name files and ids, which the dataset never holds
+        console.print(f"[bold red]error:[/] {exc}")
+        for line in exc.details:
+            console.print(f"  {line}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
     except UserError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         console.print("[yellow]interrupted:[/] run the same command with --resume to keep the finished shards")
         raise typer.Exit(130) from None
+    for note in builder.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print(f"source: {summary['source']}; split: "
+                  f"{'as given (' + summary['split_from'] + ')' if summary['split_from'] else 'by patient'}")
+    if summary["listed_without_image_file"]:
+        console.print(f"{summary['listed_without_image_file']} listed images are not under {images} (a subset): "
+                      "left out")
     rows = {name: split_summary["rows"] for name, split_summary in summary["splits"].items()}
     patients = {name: split_summary["patients"] for name, split_summary in summary["splits"].items()}
     console.print(f"dataset → {out}: rows {rows}, patients {patients}; {summary['excluded_views']} non-frontal "

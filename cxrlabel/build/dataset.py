@@ -20,7 +20,7 @@ import tempfile
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
 
@@ -29,8 +29,10 @@ import numpy as np
 from cxrlabel import __version__
 from cxrlabel.build.deid import Deidentifier, has_cjk
 from cxrlabel.build.images import NOT_AN_IMAGE, ImageError, is_frontal, read_image, to_square_png
+from cxrlabel.build.layouts import UNCERTAIN_TO, detect_source, load_source
 from cxrlabel.build.outdir import WORK, OutputFolder
-from cxrlabel.build.pairing import ImageRef, from_dicom_tags, from_manifest, image_files
+from cxrlabel.build.pairing import FileIndex, ImageRef, from_dicom_tags, from_manifest, image_files
+from cxrlabel.build.pairing_check import SHOWN, PairingStats, check_pairing
 from cxrlabel.build.privacy import pseudonymous_patient, pseudonymous_report, rekeyed_path, scrub
 from cxrlabel.build.splits import SPLITS, assign_split
 from cxrlabel.errors import UserError
@@ -58,6 +60,10 @@ class BuildOptions:
     hash_report_ids: bool | None = None  # None: hashed when report ids come from DICOM tags
     text_fields: tuple[str, ...] = ()  # report text stored (de-identified): none by default
     overwrite: bool = False  # build in a non-empty folder not written by a build (its files are kept)
+    source: str = "auto"  # labels layout: mined / nih / chexpert / mimic / table (auto: from the header)
+    split_from: tuple[Path, ...] = ()  # split lists / CSVs that give the split (kept as given)
+    uncertain: str = "ignore"  # uncertain labels: kept (ignore), made negative (zeros) or positive (ones)
+    min_paired: float = 0.5  # refuse when fewer image files pair, or a given split pairs none (0: off)
     row_group: int = 32
 
 
@@ -289,19 +295,39 @@ class ShardWriter:
 
 
 class DatasetBuilder:
-    def __init__(self, labels_csv: Path, options: BuildOptions, reports: Path | None = None):
+    def __init__(self, labels_csv: Path, options: BuildOptions, reports: Path | None = None,
+                 manifest: Path | None = None):
         self.options = options
         self.labels_csv = labels_csv
-        self.label_names, self.labels, self.problems = read_labels(labels_csv)
+        self.kind = detect_source(labels_csv) if options.source == "auto" else options.source
+        self.source_refs: list[ImageRef] | None = None  # image rows of a public layout / table (no manifest)
+        self.notes: list[str] = []  # console notes (may name files: never written to the dataset)
+        if self.kind == "mined":
+            if options.split_from:
+                raise UserError("--split-from: mined labels are split by patient (a given split needs a "
+                                "table with a split column, or a public layout)")
+            self.label_names, self.labels, self.problems = read_labels(labels_csv)
+            self.labels = {key: tuple(UNCERTAIN_TO[options.uncertain] if s == "uncertain" else s for s in states)
+                           for key, states in self.labels.items()}
+            summary = labels_csv.parent / "summary.json"
+            try:
+                mined = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
+            except ValueError:
+                mined = {}  # not the summary of `cxrlabel mine`: the card says "unknown"
+            self.labeler = {key: str(mined[key]) for key in ("cxrlabel_version", "lang", "label_set", "parser")
+                            if key in mined}
+            self.source_name = "reports mined by `cxrlabel mine`" + (" (Open-i manifest)" if manifest and
+                                                                     _is_openi(manifest) else "")
+            self.split_from = ""
+        else:
+            loaded = load_source(self.kind, labels_csv, options.split_from, options.uncertain, manifest)
+            self.label_names, self.labels, self.source_refs = loaded.names, loaded.labels, loaded.refs
+            self.problems = [Problem(key, "", reason) for key, reason in loaded.problems]
+            self.labeler = {"label_set": loaded.label_set} if loaded.label_set else {}
+            self.source_name, self.split_from = loaded.description, loaded.split_from
+            self.notes += loaded.notes
         if not self.labels:
             raise UserError(f"{labels_csv}: no labelled report")
-        summary = labels_csv.parent / "summary.json"
-        try:
-            mined = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
-        except ValueError:
-            mined = {}  # not the summary of `cxrlabel mine`: the card says "unknown"
-        self.labeler = {key: str(mined[key]) for key in ("cxrlabel_version", "lang", "label_set", "parser")
-                        if key in mined}
         self.descriptions = label_descriptions(self.labeler.get("label_set", ""))
         self.reports = reports
         self.work = options.out / WORK
@@ -312,6 +338,9 @@ class DatasetBuilder:
         self.patient_source: Counter = Counter()
         self.sources: list[str] | None = None  # original paths, collected only for --source-map
         self.patient_origin = "manifest"  # where ImageRef.patient comes from: the manifest or the DICOM header
+        self.listed_without_file = 0  # rows of a public layout whose image is not under --images (a subset)
+        self.ambiguous_names = 0
+        self.patients_in_two_splits = 0
 
     # -- privacy helpers -------------------------------------------------------------------------------------
     def _report_key(self, report_id: str) -> str:
@@ -327,11 +356,19 @@ class DatasetBuilder:
         """The rows to write (images to decode, or text-only rows); pairing problems are recorded."""
         if images is not None and not images.is_dir():
             raise UserError(f"{images}: images folder not found")
-        self.patient_origin = "manifest" if manifest is not None else "DICOM PatientID"
-        if images is not None and manifest is None:
+        self.patient_origin = "manifest" if manifest is not None or self.source_refs is not None \
+            else "DICOM PatientID"
+        stats = PairingStats(label_ids=list(islice(self.labels, SHOWN)))
+        index = FileIndex(images) if images is not None and (manifest is not None or self.source_refs is not None) \
+            else None
+        if index is not None:
+            stats.image_files, stats.found = len(index.files), index.files[:SHOWN]
+        if self.source_refs is not None:
+            pairs: Iterable[tuple[ImageRef, str]] = ((ref, "") for ref in self.source_refs)
+        elif images is not None and manifest is None:
             files = image_files(images)
             task = progress.add_task("reading DICOM headers", total=len(files)) if progress else None
-            pairs: Iterable[tuple[ImageRef, str]] = from_dicom_tags(
+            pairs = from_dicom_tags(
                 images, set(self.labels), (lambda: progress.advance(task)) if progress else None)
         elif manifest is not None:
             pairs = ((ref, "") for ref in from_manifest(manifest))
@@ -342,6 +379,27 @@ class DatasetBuilder:
             if problem == NOT_AN_IMAGE:
                 self.skipped_files += 1
                 continue
+            # DICOM-tag pairing: every image file counts, except one whose header is unreadable (a broken file)
+            if index is None and images is not None and (not problem or problem.startswith("PNG")):
+                stats.image_files += 1
+                if len(stats.found) < SHOWN:
+                    stats.found.append(ref.relative)
+            if ref.split and ref.report_id in self.labels:
+                stats.listed_by_split[ref.split] += 1
+            on_disk = index is None
+            if index is not None and ref.relative and ref.report_id in self.labels:
+                resolved = index.resolve(ref.relative)
+                on_disk = resolved is not None
+                if resolved is None:
+                    stats.note_missing(ref.relative)
+                    if self.source_refs is not None:  # a public table lists far more images than a subset holds
+                        self.listed_without_file += 1
+                        paired_reports.add(ref.report_id)
+                        continue
+                else:
+                    ref = replace(ref, relative=resolved)
+            elif ref.report_id and ref.report_id not in self.labels:
+                stats.note_unmatched(ref.report_id)
             if self.sources is not None and ref.relative:
                 self.sources.append(ref.relative)
             if problem:
@@ -357,6 +415,9 @@ class DatasetBuilder:
             else:
                 seen.add(key)
                 paired_reports.add(ref.report_id)
+                if on_disk:
+                    stats.paired_files.add(ref.relative)
+                    stats.paired_by_split[ref.split] += bool(ref.split)
                 if self.options.frontal_only and ref.view and not is_frontal(ref.view):
                     self.excluded_views += 1  # a lateral view, dropped by --views frontal (not an error)
                     continue
@@ -364,7 +425,26 @@ class DatasetBuilder:
         for report_id in self.labels:
             if report_id not in paired_reports:
                 self.problems.append(self._problem(report_id, "", "report without an image"))
+        if images is not None:
+            self.ambiguous_names = index.ambiguous if index is not None else 0
+            check_pairing(stats, self.options.min_paired)
+        elif not planned and self.options.min_paired > 0:
+            check_pairing(stats, self.options.min_paired)
+        self._note_split_overlap(planned)
         return planned
+
+    def _note_split_overlap(self, planned: list[ImageRef]) -> None:
+        """A given split is kept as given; a patient in two of its splits is counted and reported."""
+        splits_of: dict[str, set[str]] = {}
+        for ref in planned:
+            if ref.split and ref.patient:
+                splits_of.setdefault(ref.patient, set()).add(ref.split)
+        shared = [p for p, splits in splits_of.items() if len(splits) > 1]
+        self.patients_in_two_splits = len(shared)
+        if shared:
+            rows = sum(1 for ref in planned if ref.patient in set(shared))
+            self.notes.append(f"{len(shared)} of {len(splits_of)} patients ({rows} images) are in more than one "
+                              f"split of the given split ({self.split_from}); kept as given")
 
     def _fingerprint(self, refs: list[ImageRef], with_images: bool) -> str:
         digest = hashlib.sha256()
@@ -376,7 +456,7 @@ class DatasetBuilder:
                     while block := handle.read(1 << 20):
                         digest.update(block)
         for ref in refs:
-            digest.update("\0".join((ref.report_id, ref.relative, ref.view, ref.patient, "\n")).encode())
+            digest.update("\0".join((ref.report_id, ref.relative, ref.view, ref.patient, ref.split, "\n")).encode())
         return digest.hexdigest()
 
     def _prepare(self, fingerprint: str) -> None:
@@ -411,7 +491,9 @@ class DatasetBuilder:
                             "build without --text")
         self.folder = OutputFolder(out, self.options.overwrite)
         if self.options.hash_report_ids is None:  # report ids from DICOM tags are accession numbers / UIDs
-            self.hash_ids = images is not None and manifest is None
+            # (public layouts' ids are the datasets' own pseudonyms; a generic table's may be file names)
+            self.hash_ids = (images is not None and manifest is None and self.source_refs is None) \
+                or self.kind == "table"
         self.sources = [] if source_map is not None else None
         refs = self.plan(images, manifest, progress)
         if source_map is not None:
@@ -476,7 +558,7 @@ class DatasetBuilder:
             row = self._row(ref, patient, view, texts)
             if png is not None:
                 row["image"] = {"bytes": png, "path": row["source_path"]}
-            writer.add(assign_split(row["patient_id"], self.options.ratios, self.options.seed), row)
+            writer.add(ref.split or assign_split(row["patient_id"], self.options.ratios, self.options.seed), row)
         rows = writer.close()
         return {"rows": rows, "excluded_views": excluded, "patient_source": dict(patient_source),
                 "problems": [asdict(p) for p in problems]}
@@ -539,6 +621,11 @@ class DatasetBuilder:
             "cxrlabel_version": __version__,
             "labeler": self.labeler,
             "label_set": self.labeler.get("label_set", ""),
+            "source": self.source_name,
+            "split_from": self.split_from,
+            "uncertain": self.options.uncertain,
+            "listed_without_image_file": self.listed_without_file,
+            "patients_in_two_splits": self.patients_in_two_splits,
             "label_names": self.label_names,
             "images": with_images,
             "size": self.options.size if with_images else None,
@@ -628,10 +715,16 @@ def dataset_card(summary: dict, checksums: dict[str, str], descriptions: dict[st
         "# Chest X-ray dataset built by cxrlabel",
         "",
         f"- built by: cxrlabel {summary['cxrlabel_version']} (`cxrlabel build`)",
-        f"- labels mined by: cxrlabel {labeler.get('cxrlabel_version', '?')}, language "
-        f"`{labeler.get('lang', '?')}`, label set `{summary['label_set'] or 'unknown'}`",
+        (f"- labels mined by: cxrlabel {labeler.get('cxrlabel_version', '?')}, language "
+         f"`{labeler.get('lang', '?')}`, label set `{summary['label_set'] or 'unknown'}`"
+         if "cxrlabel_version" in labeler else
+         f"- labels: {summary.get('source', '?')}, label set `{summary['label_set'] or 'the table columns'}`"),
         f"- images: {image_line}",
-        f"- splits by patient (no patient in two splits), ratios {summary['split_ratios']}, seed {summary['seed']}",
+        (f"- splits as given by the source ({summary['split_from']}); {summary['patients_in_two_splits']} patients "
+         "are in more than one split" if summary.get("split_from") else
+         f"- splits by patient (no patient in two splits), ratios {summary['split_ratios']}, seed {summary['seed']}"),
+        f"- uncertain labels: {summary.get('uncertain', 'ignore')} "
+        "(ignore: kept as uncertain; zeros: negative; ones: positive)",
         "- `patient_id` and `source_path` are keyed hashes (HMAC-SHA256 with a secret that is not stored here); "
         f"report ids {'are keyed hashes too' if summary['report_ids_hashed'] else 'are as mined'}",
         f"- features: {'`image`, ' if summary['images'] else ''}`labels` (indices of the positive labels; "
@@ -664,3 +757,11 @@ def dataset_card(summary: dict, checksums: dict[str, str], descriptions: dict[st
     lines += ["## Rule files (sha256, first 16 hex digits)", ""]
     lines += [f"- `{name}` {digest}" for name, digest in checksums.items()]
     return "\n".join(lines) + "\n"
+
+
+def _is_openi(manifest: Path) -> bool:
+    """A manifest in Open-i's projections.csv layout (uid, filename, projection)."""
+    from cxrlabel.build.layouts import header_of
+
+    return [c.lower() for c in header_of(manifest)][:3] == ["uid", "filename", "projection"] if manifest.is_file() \
+        else False

@@ -12,9 +12,10 @@ from cxrlabel.build.images import NOT_AN_IMAGE, RASTER_SUFFIXES, looks_like_dico
 from cxrlabel.errors import UserError
 
 REPORT_COLUMNS = ("report_id", "uid", "id", "accession", "accession_number", "study_id", "study")
-PATH_COLUMNS = ("path", "filename", "file", "image", "image_path", "file_name")
+PATH_COLUMNS = ("path", "filename", "file", "image", "image_path", "file_name", "image_filename", "image index")
 VIEW_COLUMNS = ("view", "projection", "view_position", "viewposition")
 PATIENT_COLUMNS = ("patient_id", "patient", "subject_id", "subject")
+IMAGE_SUFFIXES = (*RASTER_SUFFIXES, ".dcm", ".dicom")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class ImageRef:
     relative: str
     view: str = ""
     patient: str = ""
+    split: str = ""  # train / validation / test when the source gives it; "" = split by patient
 
 
 def _column(columns: list[str], choices: tuple[str, ...], what: str, where: Path, required: bool = True) -> str | None:
@@ -86,3 +88,46 @@ def from_dicom_tags(images: Path, report_ids: set[str], advance: Callable[[], No
         key = next((value for value in candidates if value and value in report_ids), "")
         view = str(header.get("ViewPosition", "") or "").strip() or view_from_code(header)
         yield ImageRef(key, relative, view, str(header.get("PatientID", "") or "").strip()), ""
+
+
+def openi_name(name: str) -> str:
+    """One spelling for Open-i's two file-name variants: `CXR3_IM-1384-1001.png` (the Open-i PNGs) and
+    `3_IM-1384-1001.dcm.png` (indiana_projections.csv) both become `3_im-1384-1001`."""
+    stem = Path(name).name.lower()
+    for suffix in (".png", ".jpg", ".jpeg", ".dcm"):
+        stem = stem.removesuffix(suffix)
+    return stem.removeprefix("cxr")
+
+
+class FileIndex:
+    """The image files under an images root, to find a manifest's path there: as written, under a prefix of it
+    stripped (a root inside the layout's top folder), below the root (a root above it), by its file name alone
+    when that is unique (NIH's images_001/images/ folders), or by its Open-i spelling."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.files = [p.relative_to(root).as_posix() for p in image_files(root)
+                      if p.suffix.lower() in IMAGE_SUFFIXES or (not p.suffix and looks_like_dicom(p))]
+        self.present = set(self.files)
+        self.by_name: dict[str, list[str]] = {}
+        self.by_openi: dict[str, list[str]] = {}
+        for relative in self.files:
+            self.by_name.setdefault(Path(relative).name, []).append(relative)
+            self.by_openi.setdefault(openi_name(relative), []).append(relative)
+        self.ambiguous = 0  # names resolved to the first of several files with that name
+
+    def resolve(self, expected: str) -> str | None:
+        """The file's path relative to the root, or None when it is not there."""
+        expected = expected.replace("\\", "/").lstrip("/")
+        parts = expected.split("/")
+        for start in range(len(parts)):
+            candidate = "/".join(parts[start:])
+            if candidate in self.present:
+                return candidate
+        for candidates in (self.by_name.get(parts[-1], []), self.by_openi.get(openi_name(expected), [])):
+            below = [c for c in candidates if c.endswith("/" + expected)]
+            chosen = below or candidates
+            if chosen:
+                self.ambiguous += len(chosen) > 1
+                return chosen[0]
+        return None
