@@ -20,6 +20,7 @@ def _fail(exc: UserError) -> None:
 
 @app.command()
 def fit(
+    ctx: typer.Context,
     dataset: Annotated[Path, typer.Argument(help="Dataset folder written by `cxrlabel build` (with images).")],
     out: Annotated[Path, typer.Option("--out", help="Run folder: best.pt, last.pt, train_log.jsonl, config.json.")],
     backbone: Annotated[str, typer.Option(
@@ -53,6 +54,12 @@ def fit(
     strict: Annotated[bool, typer.Option(
         "--strict", help="Stop at the first row whose image cannot be decoded (default: skip it, count it in "
                          "train_log.jsonl and list it in OUT/errors.csv).")] = False,
+    recipe: Annotated[str | None, typer.Option(
+        help="A paper's defaults: chestxray8, chexnet or dong2017 (see README); options given here override "
+             "them.")] = None,
+    min_positives: Annotated[int, typer.Option(
+        help="Select the best epoch on the mean validation AUC over labels with at least this many positives "
+             "(all labels with an AUC, with a warning, when none has).")] = 5,
 ) -> None:
     """Fine-tune a CNN (transformers backbone, ChestX-ray8 head: transition layer, pooling, prediction layer) with
     sigmoid multi-label outputs; early stopping on the validation mean AUC. Uses the GPU when present (bf16
@@ -61,14 +68,23 @@ def fit(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cxrtrain.data import Preprocessing
+    from cxrtrain.recipes import apply_recipe
     from cxrtrain.train import TrainConfig
     from cxrtrain.train import fit as run_fit
 
-    config = TrainConfig(backbone=backbone, pretrained=pretrained, pool=pool, lse_r=lse_r, transition=transition,
-                         loss=loss, optimizer=optimizer, lr=lr, weight_decay=weight_decay, schedule=schedule,
-                         epochs=epochs, batch_size=batch_size, accumulate=accumulate, patience=patience,
-                         min_share=min_share, seed=seed, workers=workers, compile=compile_model,
-                         max_steps=max_steps, prep=Preprocessing(resize=resize, crop=crop))
+    given = {"backbone": backbone, "pretrained": pretrained, "pool": pool, "lse_r": lse_r, "transition": transition,
+             "loss": loss, "optimizer": optimizer, "lr": lr, "weight_decay": weight_decay, "schedule": schedule,
+             "epochs": epochs, "batch_size": batch_size, "accumulate": accumulate, "patience": patience,
+             "min_share": min_share, "seed": seed, "workers": workers, "compile": compile_model,
+             "max_steps": max_steps, "min_positives": min_positives, "resize": resize, "crop": crop,
+             "test_crops": "center"}
+    explicit = {name for name in ctx.params if ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")}
+    try:
+        settings = apply_recipe(recipe, given, explicit)
+    except UserError as exc:
+        _fail(exc)
+    prep = Preprocessing(**{key: settings.pop(key) for key in ("resize", "crop", "test_crops")})
+    config = TrainConfig(**settings, recipe=recipe or "", prep=prep)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn()) as progress:
         try:
@@ -87,38 +103,65 @@ def evaluate(
     run: Annotated[Path, typer.Argument(help="Run folder of `cxrtrain fit`.")],
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
     dataset: Annotated[Path | None, typer.Option(help="Dataset folder (default: the one the run trained on).")] = None,
-    crops: Annotated[str, typer.Option(help="center, or five (mean of 4 corners + centre, Dong et al.).")] = "center",
+    crops: Annotated[str | None, typer.Option(
+        help="center, or five (mean of 4 corners + centre, Dong et al.); default: the run's recipe (center unless "
+             "dong2017).")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Stop at the first row whose image cannot be decoded (default: leave it out of the scores, "
                          "count it in metrics.json and list it in RUN/evaluate_errors.csv).")] = False,
+    min_positives: Annotated[int, typer.Option(
+        help="The mean AUC is over labels with at least this many positives in the split; the others are listed "
+             "apart.")] = 5,
+    bootstrap: Annotated[int, typer.Option(
+        help="Bootstrap resamples of the images for the 95 % intervals (0 = none).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
 ) -> None:
-    """Write RUN/metrics.json (per label AUC, sensitivity and specificity at the Youden threshold chosen on the
-    validation split and stored in RUN/thresholds.json, top-3 sensitivity, support; mean AUC; mean per-image
-    average precision), RUN/roc.png, and print the table."""
+    """Write RUN/metrics.json (per label AUC with bootstrap 95 % interval, sensitivity and specificity at the Youden
+    threshold chosen on the validation split and stored in RUN/thresholds.json, top-3 sensitivity, support; mean AUC
+    over labels with ≥ --min-positives positives, with its interval; mean per-image average precision), RUN/roc.png,
+    and print the table."""
     from rich.console import Console
     from rich.table import Table
 
     from cxrtrain.data import SkipLog
-    from cxrtrain.evaluate import evaluate_run
+    from cxrtrain.evaluate import THRESHOLD_METHOD, evaluate_run
 
     skips = SkipLog(strict)
     try:
-        result = evaluate_run(run, split, str(dataset) if dataset else None, crops, skips)
+        result = evaluate_run(run, split, str(dataset) if dataset else None, crops, skips, min_positives, bootstrap,
+                              seed)
     except UserError as exc:
         _fail(exc)
-    table = Table(title=f"{split}: {result['n_images']} images ({crops} crop)")
-    for column in ("label", "AUC", "sensitivity", "specificity", "top-3 sens.", "support"):
-        table.add_column(column, justify="left" if column == "label" else "right")
 
     def fmt(value):
         return "—" if value is None else f"{value:.3f}"
 
-    for name, row in result["labels"].items():
-        table.add_row(name, fmt(row["auc"]), fmt(row["sensitivity"]), fmt(row["specificity"]),
-                      fmt(row["top3_sensitivity"]), str(row["support"]))
-    Console().print(table)
-    typer.echo(f"mean AUC {fmt(result['mean_auc'])}, mean per-image AP {fmt(result['mean_average_precision'])} "
-               f"→ {run / 'metrics.json'}, {run / 'roc.png'}")
+    def fmt_ci(interval):
+        return "—" if interval is None else f"{interval[0]:.3f}–{interval[1]:.3f}"
+
+    columns = ("label", "AUC", "95% CI", "sensitivity", "specificity", "top-3 sens.", "support")
+    in_mean, rest = result["mean_auc_labels"], result["labels_below_min_positives"]
+    console = Console()
+    for title, names in ((f"{split}: {result['n_images']} images ({result['crops']} crop)", in_mean),
+                         (f"fewer than {min_positives} positives (not in the mean)", rest)):
+        if not names:
+            continue
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, justify="left" if column == "label" else "right")
+        for name in names:
+            row = result["labels"][name]
+            table.add_row(name, fmt(row["auc"]), fmt_ci(row["ci95"]), fmt(row["sensitivity"]),
+                          fmt(row["specificity"]), fmt(row["top3_sensitivity"]), str(row["support"]))
+        console.print(table)
+    if result["mean_auc_fallback"]:
+        typer.echo(f"warning: no label has ≥ {min_positives} positives in the {split} split; the mean is over every "
+                   "label with positives and negatives")
+    typer.echo(f"mean AUC {fmt(result['mean_auc'])} (95% CI {fmt_ci(result['mean_auc_ci95'])}) over "
+               f"{len(in_mean)} labels with ≥ {min_positives} positives; over all labels with an AUC "
+               f"{fmt(result['mean_auc_all_labels'])}; mean per-image AP {fmt(result['mean_average_precision'])}")
+    typer.echo(f"sensitivity / specificity thresholds: {THRESHOLD_METHOD} (RUN/thresholds.json)")
+    typer.echo(f"→ {run / 'metrics.json'}, {run / 'roc.png'}")
     if skips.rows:
         typer.echo(f"{skips.summary()} → {run / 'evaluate_errors.csv'}")
 
@@ -127,17 +170,24 @@ def evaluate(
 def heatmap(
     run: Annotated[Path, typer.Argument(help="Run folder of `cxrtrain fit`.")],
     target: Annotated[str, typer.Argument(help="An image file or folder (PNG/JPEG/DICOM), or a split name.")],
-    bbox: Annotated[
-        Path | None, typer.Option("--bbox", help="Gold boxes CSV: Image Index, Finding Label, x, y, w, h.")
+    bbox: Annotated[Path | None, typer.Option(
+        "--bbox", help="Gold boxes CSV: Image Index, Finding Label, x, y, w, h (NIH's BBox_List_2017.csv as it is).")
+    ] = None,
+    bbox_size: Annotated[str | None, typer.Option(
+        "--bbox-size", help="N or WxH: the image size the box coordinates refer to. Default: 1024 for NIH's box "
+                            "file, else the dataset's original_width / original_height, else the drawn image.")
     ] = None,
     thresholds: Annotated[str, typer.Option(help="Heatmap thresholds on the [0, 255] scale.")] = "60,180",
     max_images: Annotated[int, typer.Option(min=1, help="Most images drawn.")] = 20,
     top: Annotated[int, typer.Option(min=1, help="Labels drawn per image without gold boxes (top scores).")] = 2,
 ) -> None:
     """Class activation maps (transition-layer activations × prediction weights) overlaid on the images with the
-    boxes of the thresholded heatmap, in RUN/heatmaps/. With --bbox, per-class localisation accuracy and average
-    false positives at T(IoBB) and T(IoU) ∈ {0.1, 0.25, 0.5, 0.75, 0.9} go to RUN/localisation.json; images are
-    matched by file name (or a split's report_id / source file name); boxes are in the image's pixels."""
+    gold boxes and the boxes of the thresholded heatmap, in RUN/heatmaps/. With --bbox, per-class localisation
+    accuracy and average false positives at T(IoBB) and T(IoU) ∈ {0.1, 0.25, 0.5, 0.75, 0.9} go to
+    RUN/localisation.json and RUN/localisation.png; images are matched by file name with or without extension (or a
+    split's report_id / source file name), classes by name or alias (Infiltrate → Infiltration); boxes not used
+    are listed with the reason in RUN/heatmaps/boxes_dropped.csv."""
+    from cxrtrain.gold_boxes import parse_box_size
     from cxrtrain.heatmap import heatmap_run
 
     try:
@@ -145,9 +195,11 @@ def heatmap(
     except ValueError:
         _fail(UserError("--thresholds is a comma-separated list of numbers, e.g. 60,180"))
     try:
-        summary = heatmap_run(run, target, bbox, cuts, max_images, top)
+        size = parse_box_size(bbox_size) if bbox_size else None
+        summary = heatmap_run(run, target, bbox, cuts, max_images, top, size)
     except UserError as exc:
         _fail(exc)
+    report_boxes(summary)
     if summary["skipped"]:
         typer.echo(f"{summary['skipped']} unreadable image(s) skipped → {summary['errors']}", err=True)
     if not summary["images"]:
@@ -156,4 +208,27 @@ def heatmap(
         raise typer.Exit(1)
     typer.echo(f"{summary['images']} image(s) → {summary['out']}")
     if "localisation" in summary:
-        typer.echo(f"localisation scores → {summary['localisation']}")
+        spaces = ", ".join(f"{n} from {space}" for space, n in summary["box_spaces"].items())
+        typer.echo(f"{summary['gold_boxes']} gold box(es) drawn ({spaces or 'none'} px, scaled to the drawn images); "
+                   f"localisation scores → {summary['localisation']}")
+
+
+def report_boxes(summary: dict, per_reason: int = 10) -> None:
+    """A warning line per gold box not used (the first `per_reason` of each reason; all are in the CSV), the counts
+    by reason, and the boxes that end outside their image."""
+    from collections import Counter
+
+    dropped = summary["dropped"]
+    counts = Counter(d.reason for d in dropped)
+    shown: Counter = Counter()
+    for box in dropped:
+        shown[box.reason] += 1
+        if shown[box.reason] <= per_reason:
+            typer.echo(f"warning: box at line {box.line} ({box.image}, {box.label}) not used: {box.reason}", err=True)
+    for reason, count in counts.items():
+        more = f" ({count - per_reason} not shown above)" if count > per_reason else ""
+        typer.echo(f"warning: {count} box(es) not used: {reason}{more}", err=True)
+    if dropped:
+        typer.echo(f"warning: {len(dropped)} gold box(es) not used in all → {summary['dropped_csv']}", err=True)
+    for line in summary["warnings"]:
+        typer.echo(f"warning: {line}", err=True)
