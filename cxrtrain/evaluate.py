@@ -55,24 +55,36 @@ def split_scores(model, checkpoint: dict, split_name: str, dataset_dir: str | No
     return scores, targets, names
 
 
-def evaluate_run(run_dir: Path, split: str = "test", dataset_dir: str | None = None, crops: str = "center",
-                 skips: SkipLog | None = None) -> dict:
+THRESHOLD_METHOD = ("Youden's J (max sensitivity + specificity − 1) per label on the validation split, "
+                    "with this checkpoint and crop mode")
+
+
+def evaluate_run(run_dir: Path, split: str = "test", dataset_dir: str | None = None, crops: str | None = None,
+                 skips: SkipLog | None = None, min_positives: int = 5, resamples: int = 1000, seed: int = 0) -> dict:
     """Score `split` with the best checkpoint: RUN/metrics.json, RUN/roc.png (and RUN/evaluate_errors.csv when rows
-    were skipped into `skips`); returns the metrics."""
-    if crops not in ("center", "five"):
-        raise UserError("--crops takes center or five")
-    skips = skips if skips is not None else SkipLog()
+    were skipped into `skips`); returns the metrics. crops: center / five (None: the run's own test crop mode);
+    the mean AUC is over labels with ≥ min_positives positives, with `resamples` seeded bootstrap resamples of the
+    images giving the 95 % intervals."""
     device = device_for_run()
     model, checkpoint = load_run(run_dir, device)
+    crops = crops or checkpoint["config"]["prep"].get("test_crops", "center")
+    if crops not in ("center", "five"):
+        raise UserError("--crops takes center or five")
+    if min_positives < 1 or resamples < 0:
+        raise UserError("--min-positives is at least 1 and --bootstrap at least 0")
+    skips = skips if skips is not None else SkipLog()
     thresholds = stored_thresholds(run_dir, checkpoint, crops)
     if thresholds is None:  # Youden's J on the validation split, stored with the run
         scores, targets, names = split_scores(model, checkpoint, "validation", dataset_dir, device, crops, skips)
         thresholds = youden_thresholds(targets, scores)
         (run_dir / "thresholds.json").write_text(json.dumps(
-            {"split": "validation", "method": "youden", "crops": crops, "checkpoint_epoch": checkpoint["epoch"] + 1,
+            {"split": "validation", "method": "youden", "description": THRESHOLD_METHOD, "crops": crops,
+             "checkpoint_epoch": checkpoint["epoch"] + 1,
              "thresholds": dict(zip(names, thresholds, strict=True))}, indent=2))
     scores, targets, names = split_scores(model, checkpoint, split, dataset_dir, device, crops, skips)
-    result = {"split": split, "n_images": int(len(targets)), **evaluate_scores(targets, scores, names, thresholds)}
+    result = {"split": split, "n_images": int(len(targets)), "crops": crops,
+              **evaluate_scores(targets, scores, names, thresholds, min_positives, resamples, seed),
+              "thresholds": {"method": "youden", "split": "validation", "description": THRESHOLD_METHOD}}
     errors = run_dir / "evaluate_errors.csv"
     if skips.rows:
         result["skipped_rows"] = len(skips.rows)
@@ -80,7 +92,8 @@ def evaluate_run(run_dir: Path, split: str = "test", dataset_dir: str | None = N
     else:  # an earlier evaluation's list would describe another scoring
         errors.unlink(missing_ok=True)
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=2))
-    plot_roc(targets, scores, names, run_dir / "roc.png")
+    plot_roc(targets, scores, names, run_dir / "roc.png",
+             f"ROC, {split} split ({len(targets)} images, {crops} crop), epoch {checkpoint['epoch'] + 1}")
     return result
 
 
@@ -95,7 +108,8 @@ def stored_thresholds(run_dir: Path, checkpoint: dict, crops: str) -> list[float
     return [stored["thresholds"][name] for name in checkpoint["label_names"]]
 
 
-def plot_roc(targets: np.ndarray, scores: np.ndarray, names: list[str], path: Path) -> None:
+def plot_roc(targets: np.ndarray, scores: np.ndarray, names: list[str], path: Path, title: str) -> None:
+    """One curve per label with both classes, its own colour (20, then line styles repeat them), AUC in the legend."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,13 +117,17 @@ def plot_roc(targets: np.ndarray, scores: np.ndarray, names: list[str], path: Pa
     from sklearn.metrics import roc_auc_score, roc_curve
 
     figure, axis = plt.subplots(figsize=(7, 7))
+    tab20 = plt.get_cmap("tab20").colors
+    colours = tab20[0::2] + tab20[1::2]  # ten strong colours, then their light partners (dashed)
     for k, name in enumerate(names):
         if 0 < targets[:, k].sum() < len(targets):
             fpr, tpr, _ = roc_curve(targets[:, k], scores[:, k])
-            axis.plot(fpr, tpr, label=f"{name} ({roc_auc_score(targets[:, k], scores[:, k]):.2f})")
+            axis.plot(fpr, tpr, color=colours[k % 20], linestyle=("-", "--", ":", "-.")[k // 10 % 4],
+                      label=f"{name} ({roc_auc_score(targets[:, k], scores[:, k]):.2f})")
     axis.plot([0, 1], [0, 1], "k--", linewidth=0.8)
     axis.set_xlabel("1 − specificity")
     axis.set_ylabel("sensitivity")
+    axis.set_title(title, fontsize=10)
     axis.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -35,11 +35,14 @@ from cxrtrain.data import (
     model_input,
 )
 from cxrtrain.losses import LOSSES
-from cxrtrain.metrics import mean_auc
+from cxrtrain.metrics import Selection, mean_auc
 from cxrtrain.model import DEFAULT_BACKBONE, ChestXrayNet, init_prediction_bias, load_backbone
+from cxrtrain.recipes import RECIPES
 from cxrtrain.sampling import EpochSampler, min_share_weights
 
 NORMAL_NAMES = ("normal", "no finding", "no_finding")
+# resumable training state: kept in last.pt only (best.pt holds the weights and what rebuilds and describes them)
+TRAINING_STATE = ("optimizer", "scheduler", "rng")
 
 
 @dataclass
@@ -63,6 +66,8 @@ class TrainConfig:
     workers: int = 0
     compile: bool = False
     max_steps: int = 0  # per epoch; 0 = the whole split (smoke runs and benchmarks set it)
+    min_positives: int = 5  # model selection: mean validation AUC over labels with at least this many positives
+    recipe: str = ""  # the named set of defaults (cxrtrain.recipes) the options started from, if any
     prep: Preprocessing = field(default_factory=Preprocessing)
 
     def check(self) -> None:
@@ -75,6 +80,8 @@ class TrainConfig:
             raise UserError("--crop must not exceed --resize")
         if not 0 <= self.min_share < 1:
             raise UserError("--min-share is a fraction in [0, 1)")
+        if self.min_positives < 1:
+            raise UserError("--min-positives is at least 1")
 
 
 @dataclass
@@ -169,6 +176,17 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig):
     return optimizer, scheduler
 
 
+def recipe_backbone(config: TrainConfig):
+    """load_backbone, with the recipe named when the backbone it asks for cannot be built here."""
+    try:
+        return load_backbone(config.backbone, config.pretrained)
+    except UserError as exc:
+        if config.recipe and config.backbone == RECIPES[config.recipe].settings.get("backbone"):
+            raise UserError(f"--recipe {config.recipe} needs the backbone {config.backbone!r}, which this "
+                            f"installation cannot build ({exc}); give --backbone to use another network") from exc
+        raise
+
+
 def normal_index(names: list[str]) -> int | None:
     return next((k for k, name in enumerate(names) if name.lower() in NORMAL_NAMES), None)
 
@@ -224,7 +242,7 @@ def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp
     valid_loader = make_loader(ChestXrayDataset(dataset["validation"], len(names), eval_prep, train=False,
                                                 name="validation"), config)
 
-    backbone, note = load_backbone(config.backbone, config.pretrained)
+    backbone, note = recipe_backbone(config)
     model = ChestXrayNet(backbone, len(names), config.transition, config.pool, config.lse_r)
     log(note)
     init_prediction_bias(model, torch.as_tensor(train_labels.mean(axis=0)))
@@ -266,7 +284,7 @@ def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp
     train_skips, valid_skips, earlier = SkipLog(strict), SkipLog(strict), SkipLog(strict)
     if resume and ddp.main:
         earlier.read_csv(run_dir / "errors.csv")
-    skips = earlier
+    skips, warned = earlier, False
     for epoch in range(start_epoch, config.epochs):
         before = Counter(skips.drawn)
         record = _train_epoch(step_model, wrapped, train_loader, sampler, optimizer, loss_fn, config, epoch, ddp,
@@ -276,7 +294,13 @@ def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp
         stop = False
         if ddp.main:
             scores, targets = predict(model, valid_loader, device, eval_prep, skips=valid_skips)
+            selection = Selection.of(targets, config.min_positives)
+            if selection.fallback and not warned:
+                log(selection.warning("validation"))
+                warned = True
             record["val_mean_auc"] = mean_auc(targets, scores)
+            record["val_selection_auc"] = mean_auc(targets, scores, selection.labels)
+            record["val_selection_labels"] = [names[k] for k in selection.labels]
             record["lr"] = optimizer.param_groups[0]["lr"]
             skips = SkipLog.merged([earlier, all_train, valid_skips])
             record["skipped_rows"] = {split: skips.drawn[split] - before[split] for split in ("train", "validation")}
@@ -285,7 +309,7 @@ def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp
             history.append(record)
             with open(run_dir / "train_log.jsonl", "a") as handle:
                 handle.write(json.dumps(record) + "\n")
-            val_auc = record["val_mean_auc"] if record["val_mean_auc"] is not None else float("nan")
+            val_auc = record["val_selection_auc"] if record["val_selection_auc"] is not None else float("nan")
             improved = not np.isnan(val_auc) and val_auc > best_auc
             best_auc, stale = (val_auc, 0) if improved else (best_auc, stale + 1)
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -295,11 +319,12 @@ def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp
                      "dataset": str(Path(dataset_dir).resolve())}
             torch.save(state, last)
             if improved or not (run_dir / "best.pt").exists():
-                torch.save(state, run_dir / "best.pt")
+                torch.save({key: value for key, value in state.items() if key not in TRAINING_STATE},
+                           run_dir / "best.pt")
             skipped = sum(record["skipped_rows"].values())
             loss = record["train_loss"] if record["train_loss"] is not None else float("nan")
             log(f"epoch {epoch + 1}: loss {loss:.4f}, validation mean AUC "
-                f"{val_auc:.4f}, {record['images_per_second']:.1f} images/s"
+                f"{val_auc:.4f} ({len(selection.labels)} labels), {record['images_per_second']:.1f} images/s"
                 + (f", {skipped} unreadable row(s) skipped" if skipped else ""))
             stop = stale >= config.patience
             if stop:

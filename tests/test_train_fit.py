@@ -84,8 +84,9 @@ def test_fit_lowers_loss_and_reload_gives_identical_predictions(dataset, tmp_pat
         first = rebuild_model(torch.load(run / "last.pt", weights_only=False)).eval()(images)
         again = rebuild_model(torch.load(run / "last.pt", weights_only=False)).eval()(images)
     assert torch.equal(first, again)
-    best = torch.load(run / "best.pt", weights_only=False)
-    assert best["best_auc"] == max(r["val_mean_auc"] for r in log)
+    best = torch.load(run / "best.pt", weights_only=True)  # weights and plain metadata only
+    assert best["best_auc"] == max(r["val_selection_auc"] for r in log)
+    assert not {"optimizer", "scheduler", "rng"} & set(best)
 
 
 def test_fit_is_deterministic_on_cpu(dataset, tmp_path):
@@ -126,10 +127,13 @@ def test_cli_fit_evaluate_heatmap(dataset, tmp_path):
     result = runner.invoke(app, ["evaluate", str(run), "--crops", "five"])
     assert result.exit_code == 0, result.output
     metrics = json.loads((run / "metrics.json").read_text())
-    assert list(metrics) == ["split", "n_images", "labels", "mean_auc", "mean_average_precision"]
+    assert list(metrics) == ["split", "n_images", "crops", "labels", "min_positives", "mean_auc", "mean_auc_ci95",
+                             "mean_auc_labels", "mean_auc_fallback", "labels_below_min_positives",
+                             "mean_auc_all_labels", "bootstrap", "mean_average_precision", "thresholds"]
     assert metrics["split"] == "test" and metrics["n_images"] == 8 and list(metrics["labels"]) == NAMES
-    assert list(metrics["labels"]["Effusion"]) == ["auc", "sensitivity", "specificity", "top3_sensitivity",
+    assert list(metrics["labels"]["Effusion"]) == ["auc", "ci95", "sensitivity", "specificity", "top3_sensitivity",
                                                    "support"]
+    assert metrics["crops"] == "five" and metrics["thresholds"]["method"] == "youden"
     assert metrics["labels"]["Effusion"]["support"] == 4 and 0 <= metrics["mean_auc"] <= 1
     thresholds = json.loads((run / "thresholds.json").read_text())
     assert thresholds["split"] == "validation" and set(thresholds["thresholds"]) == set(NAMES)

@@ -1,0 +1,42 @@
+"""Named training recipes from the papers: each is a set of `cxrtrain fit` option defaults; options given on the
+command line override them, and the run's config.json records the recipe and the values used."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cxrlabel.errors import UserError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A paper's settings as `cxrtrain fit` option values (keys are the option names with `_` for `-`)."""
+
+    name: str
+    source: str
+    settings: dict
+
+
+RECIPES = {recipe.name: recipe for recipe in (
+    Recipe("chestxray8", "Wang et al. 2017, ChestX-ray8: ResNet-50, transition layer, LSE pooling (r = 10), W-CEL",
+           {"backbone": "microsoft/resnet-50", "transition": 1024, "pool": "lse", "lse_r": 10.0, "loss": "wcel"}),
+    Recipe("chexnet", "Rajpurkar et al. 2017, CheXNet: DenseNet-121, binary cross-entropy, average pooling",
+           {"backbone": "densenet121", "pool": "avg", "loss": "bce"}),
+    Recipe("dong2017", "Dong et al. 2017: re-sampling to ≥ 3 % of drawn images per label, 5-crop test "
+                       "(top-3 sensitivity is reported by every evaluation)",
+           {"min_share": 0.03, "test_crops": "five"}),
+)}
+
+
+def recipe_settings(name: str) -> dict:
+    """The option values of recipe `name` (a one-line error naming the recipes when there is none)."""
+    if name not in RECIPES:
+        raise UserError(f"--recipe takes {', '.join(RECIPES)}, not {name!r}")
+    return dict(RECIPES[name].settings)
+
+
+def apply_recipe(name: str | None, options: dict, explicit: set[str]) -> dict:
+    """`options` with recipe `name`'s values for every option not in `explicit` (those given by the user)."""
+    if not name:
+        return dict(options)
+    return {**options, **{key: value for key, value in recipe_settings(name).items() if key not in explicit}}
