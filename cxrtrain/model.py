@@ -1,4 +1,5 @@
-"""The ChestX-ray8 network: transformers CNN backbone → transition layer → global pooling → prediction layer."""
+"""The ChestX-ray8 network: a CNN backbone (transformers, or the built-in DenseNet-121 / ResNet) → transition layer
+→ global pooling → prediction layer."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import torch
 from torch import nn
 
 from cxrlabel.errors import UserError
+from cxrtrain.torch_backbones import MODEL_TYPE, PROVIDER_PREFIXES, build_torch_backbone, torch_backbone_name
+from cxrtrain.torch_backbones import NAMES as TORCH_NAMES
+from cxrtrain.weights import load_weights
 
 # Architectures we can build without downloading anything (random init when no weights are reachable).
 # Keys are hub names; ALIASES maps the short names accepted on the command line.
@@ -46,9 +50,13 @@ def backbone_class(config) -> type:
 
 
 def random_backbone(name: str) -> nn.Module:
-    """A randomly initialised backbone of a known architecture (CONFIGS / ALIASES, or a local checkpoint's config)."""
+    """A randomly initialised backbone of a known architecture (built-in torch backbones, CONFIGS / ALIASES, or a
+    local checkpoint's config)."""
     from transformers import ConvNextConfig, ResNetConfig
 
+    if torch_backbone_name(name):
+        return build_torch_backbone(torch_backbone_name(name))
+    _refuse_unknown_provider(name)
     name = ALIASES.get(name, name)
     if Path(name).is_dir():  # a local checkpoint folder: its architecture, fresh weights
         from transformers import AutoConfig
@@ -57,10 +65,19 @@ def random_backbone(name: str) -> nn.Module:
         return backbone_class(config)(config)
     if name not in CONFIGS:
         raise UserError(f"no built-in configuration for {name!r}: choose one of {', '.join(CONFIGS)} "
-                        f"(or {', '.join(ALIASES)}), or give --pretrained with a reachable checkpoint")
+                        f"(or {', '.join(ALIASES)}, {', '.join(TORCH_NAMES)}), or give --pretrained with a "
+                        "reachable checkpoint")
     family, settings = CONFIGS[name]
     config = (ResNetConfig if family == "resnet" else ConvNextConfig)(**settings)
     return backbone_class(config)(config)
+
+
+def _refuse_unknown_provider(name: str) -> None:
+    if name.startswith(PROVIDER_PREFIXES):
+        raise UserError(f"{name}: timm needs torchvision, which this toolkit does not install; built in with "
+                        f"timm's and torchvision's parameter names: {', '.join(TORCH_NAMES)} (their weight files "
+                        "load with --pretrained PATH); other architectures through transformers (e.g. "
+                        "facebook/convnext-tiny-224)")
 
 
 def pretrained_backbone(source: str) -> nn.Module:
@@ -85,28 +102,61 @@ def _from_pretrained(source: str, **options) -> nn.Module:
     return backbone_class(config).from_pretrained(source, **options)
 
 
-def load_backbone(name: str, pretrained: str) -> tuple[nn.Module, str]:
-    """The backbone and a sentence saying where its weights came from.
+def hub_weight_file(repo: str) -> Path:
+    """A hub repository's `model.safetensors` (timm's hub layout): from the local cache, else downloaded after one
+    quick check that the hub answers."""
+    from huggingface_hub import hf_hub_download, model_info
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-    pretrained: "none" (random init), "auto" (the checkpoint called `name`), or a hub name / local path.
-    A local path must load; a hub name that cannot be reached falls back to random init of `name`'s built-in
-    configuration (with the reason in the note).
+    try:
+        return Path(hf_hub_download(repo, "model.safetensors", local_files_only=True))
+    except LocalEntryNotFoundError:
+        model_info(repo, timeout=10)
+    return Path(hf_hub_download(repo, "model.safetensors"))
+
+
+def _folder_weight_file(folder: Path) -> Path:
+    """The weight file of a saved timm / hub folder."""
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (folder / name).is_file():
+            return folder / name
+    raise UserError(f"{folder}: no model.safetensors or pytorch_model.bin in this folder (give the weight file)")
+
+
+def load_backbone(name: str, pretrained: str) -> tuple[nn.Module, str]:
+    """The backbone and a sentence saying where its weights came from (which tensors, for a weight file).
+
+    pretrained: "none" (random init), "auto" (the checkpoint called `name`; timm's `NAME.tv_in1k` hub weights for
+    the built-in torch backbones), a hub name, a local folder (transformers `save_pretrained`), or a weight file
+    (`.pth` / `.pt` / `.bin` / `.safetensors`: torchvision, timm, torchxrayvision). A local path must load; a hub
+    name that cannot be reached falls back to random init of `name`'s built-in configuration (reason in the note).
     """
-    name = ALIASES.get(name, name)
+    built_in = torch_backbone_name(name)
+    name = built_in or ALIASES.get(name, name)
     if pretrained == "none":
         return random_backbone(name), f"{name}: random initialisation (--pretrained none)"
-    source = name if pretrained == "auto" else pretrained
-    if Path(source).exists():
+    _refuse_unknown_provider(name)
+    source = (f"timm/{built_in}.tv_in1k" if built_in else name) if pretrained == "auto" else pretrained
+    path = Path(source)
+    if path.is_file() or (built_in and path.is_dir()):
+        backbone = random_backbone(name)
+        report = load_weights(backbone, path if path.is_file() else _folder_weight_file(path), name)
+        return backbone, f"{name}: {report.line()}"
+    if path.exists():
         try:
             return pretrained_backbone(source), f"{name}: weights from {source}"
         except (OSError, ValueError) as exc:
             raise UserError(f"{source}: not a loadable transformers checkpoint ({exc})") from exc
     try:
+        if built_in:
+            backbone = random_backbone(name)
+            report = load_weights(backbone, hub_weight_file(source), name)
+            return backbone, f"{name}: {report.line()}"
         return pretrained_backbone(source), f"{name}: weights from {source}"
     except UserError:
         raise
     except Exception as exc:  # unreachable hub, offline mode, unknown repo: random init when we know the shape
-        if name not in CONFIGS:
+        if name not in CONFIGS and not built_in:
             raise UserError(f"cannot load {source!r} ({exc.__class__.__name__}) and {name!r} has no built-in "
                             "configuration to fall back on") from exc
         reason = exc.__class__.__name__
@@ -152,8 +202,12 @@ def rebuild_model(checkpoint: dict) -> ChestXrayNet:
     from transformers import AutoConfig
 
     settings = dict(checkpoint["backbone_config"])
-    config = AutoConfig.for_model(settings.pop("model_type"), **settings)
-    model = ChestXrayNet(backbone_class(config)(config), len(checkpoint["label_names"]),
+    if settings["model_type"] == MODEL_TYPE:
+        backbone = build_torch_backbone(settings["name"])
+    else:
+        config = AutoConfig.for_model(settings.pop("model_type"), **settings)
+        backbone = backbone_class(config)(config)
+    model = ChestXrayNet(backbone, len(checkpoint["label_names"]),
                          checkpoint["config"]["transition"], checkpoint["config"]["pool"],
                          checkpoint["config"]["lse_r"])
     model.load_state_dict(checkpoint["model"])

@@ -1,0 +1,156 @@
+"""DenseNet-121 (CheXNet) and ResNet backbones in plain torch, with torchvision's parameter names.
+
+timm cannot be imported without torchvision, which this toolkit does not install; torchvision's, timm's and
+torchxrayvision's DenseNet-121 / ResNet state dicts use these same names, so their weight files load here.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers.modeling_outputs import BackboneOutput
+
+MODEL_TYPE = "cxrtrain-torch"
+PROVIDER_PREFIXES = ("timm:", "torchvision:")
+RESNETS = {"resnet18": ("basic", (2, 2, 2, 2)), "resnet34": ("basic", (3, 4, 6, 3)),
+           "resnet50": ("bottleneck", (3, 4, 6, 3)), "resnet101": ("bottleneck", (3, 4, 23, 3))}
+NAMES = ("densenet121", *RESNETS)
+ALIASES = {"densenet-121": "densenet121"}
+
+
+@dataclass
+class TorchBackboneConfig:
+    """What rebuilds the backbone from a checkpoint (stored like a transformers config)."""
+
+    name: str
+    model_type: str = MODEL_TYPE
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def torch_backbone_name(name: str) -> str | None:
+    """The built-in name behind `name` (`densenet121`, `timm:densenet121`, `torchvision:resnet50` ...), else None."""
+    for prefix in PROVIDER_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+            break
+    name = ALIASES.get(name, name)
+    return name if name in NAMES else None
+
+
+def build_torch_backbone(name: str) -> nn.Module:
+    """A randomly initialised built-in backbone (`name` as returned by torch_backbone_name)."""
+    if name == "densenet121":
+        return DenseNet121()
+    block, depths = RESNETS[name]
+    return ResNet(name, block, depths)
+
+
+class _FeatureBackbone(nn.Module):
+    """The transformers backbone interface ChestXrayNet uses: `channels`, `config`, forward(pixel_values=)."""
+
+    def __init__(self, name: str, channels: int):
+        super().__init__()
+        self.config = TorchBackboneConfig(name)
+        self.channels = [channels]
+
+    def forward(self, pixel_values: torch.Tensor) -> BackboneOutput:
+        return BackboneOutput(feature_maps=(self.feature_map(pixel_values),))
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class DenseLayer(nn.Module):
+    """BN-ReLU-1×1 conv (4k channels) → BN-ReLU-3×3 conv (k channels), concatenated to the input."""
+
+    def __init__(self, channels_in: int, growth: int = 32, bottleneck: int = 4):
+        super().__init__()
+        self.norm1, self.relu1 = nn.BatchNorm2d(channels_in), nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(channels_in, bottleneck * growth, 1, bias=False)
+        self.norm2, self.relu2 = nn.BatchNorm2d(bottleneck * growth), nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(bottleneck * growth, growth, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        new = self.conv2(self.relu2(self.norm2(self.conv1(self.relu1(self.norm1(x))))))
+        return torch.cat([x, new], dim=1)
+
+
+class DenseNet121(_FeatureBackbone):
+    """DenseNet-BC-121 (growth 32, blocks 6-12-24-16): the `features` of torchvision's densenet121, then ReLU."""
+
+    def __init__(self, growth: int = 32, blocks: tuple[int, ...] = (6, 12, 24, 16), stem: int = 64):
+        channels = stem
+        layers = OrderedDict(conv0=nn.Conv2d(3, stem, 7, stride=2, padding=3, bias=False),
+                             norm0=nn.BatchNorm2d(stem), relu0=nn.ReLU(inplace=True),
+                             pool0=nn.MaxPool2d(3, stride=2, padding=1))
+        for index, count in enumerate(blocks, start=1):
+            layers[f"denseblock{index}"] = nn.Sequential(OrderedDict(
+                (f"denselayer{layer + 1}", DenseLayer(channels + layer * growth, growth)) for layer in range(count)))
+            channels += count * growth
+            if index < len(blocks):
+                layers[f"transition{index}"] = nn.Sequential(OrderedDict(
+                    norm=nn.BatchNorm2d(channels), relu=nn.ReLU(inplace=True),
+                    conv=nn.Conv2d(channels, channels // 2, 1, bias=False), pool=nn.AvgPool2d(2, stride=2)))
+                channels //= 2
+        layers["norm5"] = nn.BatchNorm2d(channels)
+        super().__init__("densenet121", channels)
+        self.features = nn.Sequential(layers)
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.features(images))
+
+
+class ResidualBlock(nn.Module):
+    """torchvision's BasicBlock (two 3×3) or Bottleneck (1×1, strided 3×3, 1×1 ×4), with a projection shortcut."""
+
+    def __init__(self, kind: str, channels_in: int, width: int, stride: int):
+        super().__init__()
+        expansion = 4 if kind == "bottleneck" else 1
+        out = width * expansion
+        if kind == "bottleneck":
+            self.conv1, self.bn1 = nn.Conv2d(channels_in, width, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(width)
+            self.conv3, self.bn3 = nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out)
+        else:
+            self.conv1 = nn.Conv2d(channels_in, width, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
+            self.conv2, self.bn2 = nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = (nn.Sequential(nn.Conv2d(channels_in, out, 1, stride=stride, bias=False),
+                                         nn.BatchNorm2d(out))
+                           if stride != 1 or channels_in != out else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        if hasattr(self, "conv3"):
+            y = self.bn3(self.conv3(self.relu(y)))
+        return self.relu(y + (self.downsample(x) if self.downsample is not None else x))
+
+
+class ResNet(_FeatureBackbone):
+    """ResNet-18/34/50/101 as torchvision (and timm) build them: stem, layer1-4; the last feature map."""
+
+    def __init__(self, name: str, kind: str, depths: tuple[int, ...]):
+        expansion = 4 if kind == "bottleneck" else 1
+        super().__init__(name, 512 * expansion)
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1, self.relu, self.maxpool = nn.BatchNorm2d(64), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+        channels = 64
+        for index, (depth, width) in enumerate(zip(depths, (64, 128, 256, 512), strict=True), start=1):
+            blocks = []
+            for block in range(depth):
+                blocks.append(ResidualBlock(kind, channels, width, 2 if block == 0 and index > 1 else 1))
+                channels = width * expansion
+            setattr(self, f"layer{index}", nn.Sequential(*blocks))
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
