@@ -24,12 +24,16 @@ def fit(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder written by `cxrlabel build` (with images).")],
     out: Annotated[Path, typer.Option("--out", help="Run folder: best.pt, last.pt, train_log.jsonl, config.json.")],
     backbone: Annotated[str, typer.Option(
-        help="Architecture: a hub name (microsoft/resnet-50, microsoft/resnet-18, microsoft/resnet-101, "
-             "facebook/convnext-tiny-224, any AutoBackbone checkpoint), a local checkpoint folder, or the short "
-             "names resnet-18/50/101, convnext-tiny, tiny.")] = "microsoft/resnet-50",
+        help="Architecture: a transformers hub name (microsoft/resnet-50, microsoft/resnet-18, microsoft/resnet-101, "
+             "facebook/convnext-tiny-224, any AutoBackbone checkpoint), a local checkpoint folder, the short names "
+             "resnet-18/50/101, convnext-tiny, tiny; or built in with torchvision's / timm's parameter names: "
+             "densenet121 (CheXNet), resnet18, resnet34, resnet50, resnet101 (also as timm:NAME, torchvision:NAME)."
+    )] = "microsoft/resnet-50",
     pretrained: Annotated[str, typer.Option(
-        help="Weights: auto (those of --backbone), a hub NAME, a local PATH, or none (random init). A hub name that "
-             "cannot be reached → random init, said on the first line.")] = "auto",
+        help="Weights: auto (those of --backbone; timm/NAME.tv_in1k for the built-in ones), a hub NAME, a "
+             "transformers folder, a weight FILE (.pth/.pt/.bin/.safetensors from torchvision, timm or "
+             "torchxrayvision; the tensors loaded / missing / unexpected are listed on one line), or none (random "
+             "init). A hub name that cannot be reached → random init, said on the first line.")] = "auto",
     pool: Annotated[str, typer.Option(help="Global pooling: avg, max or lse.")] = "lse",
     lse_r: Annotated[float, typer.Option(help="LSE sharpness r (small → mean, large → max).")] = 10.0,
     transition: Annotated[int, typer.Option(min=1, help="Channels D of the transition layer.")] = 1024,
