@@ -29,7 +29,7 @@ import numpy as np
 from cxrlabel import __version__
 from cxrlabel.build.deid import Deidentifier, has_cjk
 from cxrlabel.build.images import NOT_AN_IMAGE, ImageError, is_frontal, read_image, to_square_png
-from cxrlabel.build.layouts import UNCERTAIN_TO, detect_source, load_source
+from cxrlabel.build.layouts import UNCERTAIN_TO, detect_source, header_of, load_source
 from cxrlabel.build.outdir import WORK, OutputFolder
 from cxrlabel.build.pairing import FileIndex, ImageRef, from_dicom_tags, from_manifest, image_files
 from cxrlabel.build.pairing_check import SHOWN, PairingStats, check_pairing
@@ -427,6 +427,9 @@ class DatasetBuilder:
                 self.problems.append(self._problem(report_id, "", "report without an image"))
         if images is not None:
             self.ambiguous_names = index.ambiguous if index is not None else 0
+            if self.ambiguous_names:
+                self.notes.append(f"{self.ambiguous_names} listed file names matched several files under --images; "
+                                  "the first in path order was used")
             check_pairing(stats, self.options.min_paired)
         elif not planned and self.options.min_paired > 0:
             check_pairing(stats, self.options.min_paired)
@@ -442,7 +445,8 @@ class DatasetBuilder:
         shared = [p for p, splits in splits_of.items() if len(splits) > 1]
         self.patients_in_two_splits = len(shared)
         if shared:
-            rows = sum(1 for ref in planned if ref.patient in set(shared))
+            shared_set = set(shared)
+            rows = sum(1 for ref in planned if ref.patient in shared_set)
             self.notes.append(f"{len(shared)} of {len(splits_of)} patients ({rows} images) are in more than one "
                               f"split of the given split ({self.split_from}); kept as given")
 
@@ -622,6 +626,8 @@ class DatasetBuilder:
             "labeler": self.labeler,
             "label_set": self.labeler.get("label_set", ""),
             "source": self.source_name,
+            "source_kind": self.kind,
+            "ambiguous_file_names": self.ambiguous_names,
             "split_from": self.split_from,
             "uncertain": self.options.uncertain,
             "listed_without_image_file": self.listed_without_file,
@@ -718,7 +724,7 @@ def dataset_card(summary: dict, checksums: dict[str, str], descriptions: dict[st
         (f"- labels mined by: cxrlabel {labeler.get('cxrlabel_version', '?')}, language "
          f"`{labeler.get('lang', '?')}`, label set `{summary['label_set'] or 'unknown'}`"
          if "cxrlabel_version" in labeler else
-         f"- labels: {summary.get('source', '?')}, label set `{summary['label_set'] or 'the table columns'}`"),
+         f"- labels: {summary.get('source', '?')}, label set `{summary['label_set'] or _unnamed_set(summary)}`"),
         f"- images: {image_line}",
         (f"- splits as given by the source ({summary['split_from']}); {summary['patients_in_two_splits']} patients "
          "are in more than one split" if summary.get("split_from") else
@@ -759,9 +765,10 @@ def dataset_card(summary: dict, checksums: dict[str, str], descriptions: dict[st
     return "\n".join(lines) + "\n"
 
 
+def _unnamed_set(summary: dict) -> str:
+    return "the table columns" if summary.get("source_kind") == "table" else "unknown"
+
+
 def _is_openi(manifest: Path) -> bool:
     """A manifest in Open-i's projections.csv layout (uid, filename, projection)."""
-    from cxrlabel.build.layouts import header_of
-
-    return [c.lower() for c in header_of(manifest)][:3] == ["uid", "filename", "projection"] if manifest.is_file() \
-        else False
+    return manifest.is_file() and [c.lower() for c in header_of(manifest)][:3] == ["uid", "filename", "projection"]
