@@ -344,3 +344,18 @@ def test_real_nih_and_iu_folders_pair_every_image(tmp_path):
     assert sum(s["rows"] for s in summary["splits"].values()) == 9  # every real image paired
     # the only missing files are the two listed laterals that the folder does not hold
     assert summary["errors_by_reason"]["file not found"] == 2
+
+
+def test_png_folder_without_manifest_refused_with_its_cause(tmp_path):
+    images = tmp_path / "imgs"
+    png(images / "a.png")
+    png(images / "b.png", 1)
+    labels = write_csv(tmp_path / "mined" / "labels.csv", ["id", "Effusion"], [["r1", 1]])
+    result = invoke("--labels", str(labels), "--images", str(images), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 1
+    output = flat(result.output)
+    assert "only 0 of 2 image files paired" in output and "report ids of the labels: r1" in output
+    assert "give a --manifest or a labels table" in output
+    assert not (tmp_path / "out").exists()
+    openi = invoke("--labels", str(labels), "--source", "openi", "--images", str(images), "--out", str(tmp_path / "o"))
+    assert openi.exit_code == 2 and "give Open-i's projections.csv as --manifest" in flat(openi.output)

@@ -300,6 +300,10 @@ class DatasetBuilder:
         self.options = options
         self.labels_csv = labels_csv
         self.kind = detect_source(labels_csv) if options.source == "auto" else options.source
+        if self.kind == "openi":
+            if manifest is None:
+                raise UserError("--source openi: give Open-i's projections.csv as --manifest")
+            self.kind = "mined"
         self.source_refs: list[ImageRef] | None = None  # image rows of a public layout / table (no manifest)
         self.notes: list[str] = []  # console notes (may name files: never written to the dataset)
         if self.kind == "mined":

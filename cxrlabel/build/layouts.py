@@ -13,7 +13,7 @@ from pathlib import Path
 from cxrlabel.build.pairing import PATH_COLUMNS, PATIENT_COLUMNS, REPORT_COLUMNS, VIEW_COLUMNS, ImageRef
 from cxrlabel.errors import UserError
 
-SOURCES = ("auto", "mined", "nih", "chexpert", "mimic", "table")
+SOURCES = ("auto", "mined", "openi", "nih", "chexpert", "mimic", "table")  # openi: mined + projections.csv
 UNCERTAIN_POLICIES = ("ignore", "zeros", "ones")
 SPLIT_NAMES = {"train": "train", "training": "train", "train_val": "train", "valid": "validation",
                "validation": "validation", "validate": "validation", "val": "validation", "dev": "validation",

@@ -53,6 +53,9 @@ class PairingStats:
 def likely_cause(stats: PairingStats) -> str:
     if not stats.image_files:
         return "the --images folder holds no image file (DICOM, PNG, JPEG)"
+    if not stats.missing and not stats.unmatched_ids:
+        return ("no DICOM AccessionNumber / StudyInstanceUID matched a report id of the labels (PNG / JPEG files "
+                "have no tags at all: give a --manifest or a labels table)")
     if not stats.missing and stats.unmatched_ids:
         return ("the manifest's report ids are not those of the labels (compare the ids above: a prefix, a "
                 "different id column, or labels mined from other reports)")
@@ -78,8 +81,9 @@ def check_pairing(stats: PairingStats, min_paired: float) -> None:
                f"--min-paired {min_paired:.0%})" if not empty else
                f"no image paired in split {', '.join(empty)} (the source lists "
                f"{', '.join(str(stats.listed_by_split[s]) for s in empty)} rows there)")
-    details = [f"expected (from the labels / manifest): {', '.join(stats.missing) or '(all found)'}",
-               f"found under --images: {', '.join(stats.found) or '(none)'}"]
+    expected = (f"expected (from the labels / manifest): {', '.join(stats.missing)}" if stats.missing else
+                f"report ids of the labels: {', '.join(stats.label_ids)}")
+    details = [expected, f"found under --images: {', '.join(stats.found) or '(none)'}"]
     if stats.unmatched_ids:
         details.append(f"manifest report ids not in the labels: {', '.join(stats.unmatched_ids)}; "
                        f"label ids: {', '.join(stats.label_ids)}")
