@@ -30,6 +30,7 @@ CONFIGS = {
 ALIASES = {"resnet-18": "microsoft/resnet-18", "resnet-50": "microsoft/resnet-50",
            "resnet-101": "microsoft/resnet-101", "convnext-tiny": "facebook/convnext-tiny-224"}
 DEFAULT_BACKBONE = "microsoft/resnet-50"
+WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt", ".tar")
 
 
 def lse_pool(x: torch.Tensor, r: float) -> torch.Tensor:
@@ -137,14 +138,16 @@ def load_backbone(name: str, pretrained: str) -> tuple[nn.Module, str]:
         return random_backbone(name), f"{name}: random initialisation (--pretrained none)"
     _refuse_unknown_provider(name)
     source = (f"timm/{built_in}.tv_in1k" if built_in else name) if pretrained == "auto" else pretrained
-    path = Path(source)
+    path = Path(source).expanduser()
+    if not path.exists() and (path.suffix in WEIGHT_SUFFIXES or source.startswith((".", "/", "~"))):
+        raise UserError(f"--pretrained {source}: no such file or folder")
     if path.is_file() or (built_in and path.is_dir()):
         backbone = random_backbone(name)
         report = load_weights(backbone, path if path.is_file() else _folder_weight_file(path), name)
         return backbone, f"{name}: {report.line()}"
     if path.exists():
         try:
-            return pretrained_backbone(source), f"{name}: weights from {source}"
+            return pretrained_backbone(str(path)), f"{name}: weights from {source}"
         except (OSError, ValueError) as exc:
             raise UserError(f"{source}: not a loadable transformers checkpoint ({exc})") from exc
     try:

@@ -182,6 +182,8 @@ def test_refusals(tmp_path, densenet):
     torch.save([1, 2], tmp_path / "list.pth")
     with pytest.raises(UserError, match="holds a list"):
         load_backbone("densenet121", str(tmp_path / "list.pth"))
+    with pytest.raises(UserError, match="--pretrained weights/densenet.pth: no such file or folder"):
+        load_backbone("densenet121", "weights/densenet.pth")
     with pytest.raises(UserError, match="timm needs torchvision"):
         load_backbone("timm:efficientnet_b0", "auto")
     partial = {key: value for key, value in list(densenet.state_dict().items())[:500]}
