@@ -52,7 +52,8 @@ class LoadReport:
 
 
 class _ForeignModule(nn.Module):
-    """Stands in for a pickled module class that cannot be imported (torchxrayvision's DenseNet ...)."""
+    """Stands in for a pickled class that cannot be imported here (torchxrayvision's DenseNet, a training script's
+    model class ...): it keeps the pickled state, so a module's state_dict() still works."""
 
 
 class _ForeignUnpickler(pickle.Unpickler):
@@ -60,9 +61,7 @@ class _ForeignUnpickler(pickle.Unpickler):
         try:
             return super().find_class(module, name)
         except (ImportError, AttributeError):
-            if module.startswith("torchxrayvision"):
-                return _ForeignModule
-            raise
+            return _ForeignModule
 
 
 FOREIGN_PICKLE = SimpleNamespace(Unpickler=_ForeignUnpickler, load=pickle.load, __name__="pickle")
@@ -71,7 +70,7 @@ FOREIGN_PICKLE = SimpleNamespace(Unpickler=_ForeignUnpickler, load=pickle.load, 
 def read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str]:
     """The tensors of a weight file and a word on its form. `.safetensors` are read as such; other files with
     torch.load (weights only); a pickled whole model (torchxrayvision's release files) is unpickled, with
-    torchxrayvision's classes replaced by plain modules when it is not installed."""
+    classes that cannot be imported (torchxrayvision's, when it is not installed) replaced by plain modules."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

@@ -3,6 +3,7 @@ handing them weights (torchvision / timm `.pth` with wrappers and DDP prefixes, 
 `.safetensors`, a timm hub folder, a hub cache entry, torchxrayvision's pickled 1-channel DenseNet, a transformers
 model's weights file), with the one-line report and the refusals. Every weight file is written by the test."""
 
+import importlib
 import subprocess
 import sys
 import textwrap
@@ -128,22 +129,23 @@ XRV_MODULE = """
 """
 
 
-def test_torchxrayvision_pickled_model_without_the_package(tmp_path, monkeypatch):
-    package = tmp_path / "fake" / "torchxrayvision"
+@pytest.mark.parametrize("package_name", ["torchxrayvision", "chexnet_script"])
+def test_torchxrayvision_pickled_model_without_the_package(tmp_path, monkeypatch, package_name):
+    """torchxrayvision's release files are whole pickled models; neither it nor another saving script's package
+    need be importable."""
+    package = tmp_path / "fake" / package_name
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "models.py").write_text(textwrap.dedent(XRV_MODULE))
     monkeypatch.syspath_prepend(str(tmp_path / "fake"))
-    import torchxrayvision.models
-
     torch.manual_seed(4)
-    xrv = torchxrayvision.models.DenseNet().eval()
+    xrv = importlib.import_module(f"{package_name}.models").DenseNet().eval()
     torch.save(xrv, tmp_path / "nih-densenet121-d121-tw-lr001-rot45-tr15-sc15-seed0-best.pt")
-    for module in ("torchxrayvision", "torchxrayvision.models"):
+    for module in (package_name, f"{package_name}.models"):
         monkeypatch.delitem(sys.modules, module)
     sys.path.remove(str(tmp_path / "fake"))
     with pytest.raises(ImportError):
-        import torchxrayvision  # noqa: F401
+        importlib.import_module(package_name)
     backbone, note = load_backbone("densenet121", str(tmp_path / "nih-densenet121-d121-tw-lr001-rot45-tr15-sc15"
                                                                "-seed0-best.pt"))
     assert "(pickled model): 604/604 tensors loaded" in note
