@@ -343,7 +343,9 @@ def test_real_nih_and_iu_folders_pair_every_image(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert sum(s["rows"] for s in summary["splits"].values()) == 9  # every real image paired
     # the only missing files are the two listed laterals that the folder does not hold
-    assert summary["errors_by_reason"]["file not found"] == 2
+    assert summary["errors_by_reason"] == {"file not found": 2}
+    # the rest of the collection (rows of other reports, images not here) is counted, not listed as errors
+    assert summary["listed_without_image_file"] == sum(1 for _ in open(SHARED / "openi" / "projections.csv")) - 12
 
 
 def test_png_folder_without_manifest_refused_with_its_cause(tmp_path):

@@ -404,6 +404,9 @@ class DatasetBuilder:
                     ref = replace(ref, relative=resolved)
             elif ref.report_id and ref.report_id not in self.labels:
                 stats.note_unmatched(ref.report_id)
+                if index is not None and ref.relative and index.resolve(ref.relative) is None:
+                    self.listed_without_file += 1  # neither labelled nor here (the manifest covers more): counted
+                    continue
             if self.sources is not None and ref.relative:
                 self.sources.append(ref.relative)
             if problem:
