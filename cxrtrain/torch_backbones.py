@@ -65,6 +65,12 @@ class _FeatureBackbone(nn.Module):
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _init_convolutions(self, mode: str) -> None:
+        """torchvision's random init: He-normal convolutions (BatchNorm starts at 1 / 0 by default)."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode=mode, nonlinearity="relu")
+
 
 class DenseLayer(nn.Module):
     """BN-ReLU-1×1 conv (4k channels) → BN-ReLU-3×3 conv (k channels), concatenated to the input."""
@@ -101,6 +107,7 @@ class DenseNet121(_FeatureBackbone):
         layers["norm5"] = nn.BatchNorm2d(channels)
         super().__init__("densenet121", channels)
         self.features = nn.Sequential(layers)
+        self._init_convolutions("fan_in")
 
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
         return F.relu(self.features(images))
@@ -150,6 +157,7 @@ class ResNet(_FeatureBackbone):
                 blocks.append(ResidualBlock(kind, channels, width, 2 if block == 0 and index > 1 else 1))
                 channels = width * expansion
             setattr(self, f"layer{index}", nn.Sequential(*blocks))
+        self._init_convolutions("fan_out")
 
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(images))))

@@ -39,6 +39,9 @@ def test_builtin_shapes_and_torchvision_parameter_counts():
         assert feature_map.shape == (1, backbone.channels[-1], 2, 2)
     keys = build_torch_backbone("densenet121").state_dict()
     assert "features.denseblock4.denselayer16.conv2.weight" in keys and "features.transition3.conv.weight" in keys
+    # torchvision's He-normal init: std √(2 / fan), fan_in for DenseNet (7·7·3), fan_out for ResNet (7·7·64)
+    assert abs(keys["features.conv0.weight"].std().item() - (2 / 147) ** 0.5) < 0.01
+    assert abs(build_torch_backbone("resnet18").conv1.weight.std().item() - (2 / 3136) ** 0.5) < 0.003
 
 
 @pytest.mark.parametrize("wrap", ["plain", "state_dict", "model", "ddp"])
