@@ -307,12 +307,12 @@ def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple
             overlay(background, heat, {cut: predicted[cut][(item.name, label)] for cut in thresholds},
                     f"{item.name} · {label} · p={scores[k]:.2f}", out / f"{item.name}_{label}.png".replace("/", "_"),
                     gold.get((item.name, label), []))
-    drawn_keys, listed, unread = set(drawn), {item.key for item in items[:max_images]}, {item.key for item in items}
+    drawn_keys, attempted, matched = set(drawn), {i.key for i in items[:max_images]}, {i.key for i in items}
     for row, _ in usable:
         key = image_key(row.image)
         if key not in drawn_keys:
-            reason = (f"image unreadable (see {out / 'errors.csv'})" if key in listed else
-                      f"image beyond --max-images {max_images}" if key in unread else f"image not in {target}")
+            reason = (f"image unreadable (see {out / 'errors.csv'})" if key in attempted else
+                      f"image beyond --max-images {max_images}" if key in matched else f"image not in {target}")
             dropped.append(DroppedBox(row.line, row.image, row.label, reason))
     dropped.sort(key=lambda d: d.line)
     summary = {"images": len(drawn), "out": str(out), "skipped": len(errors), "errors": str(out / "errors.csv"),

@@ -166,6 +166,10 @@ def test_box_space_from_the_dataset_and_from_the_option(run, tmp_path):
     assert result.exit_code == 0, result.output
     assert "4 gold box(es) drawn (4 from 64x64 px" in result.stdout
     assert result.stderr.count("ends outside the 64x64 image after scaling from 64x64; check --bbox-size") == 4
+    result = CliRunner().invoke(app, ["heatmap", str(folder), "test", "--bbox", str(run / "boxes.csv"),
+                                      "--max-images", "1"])
+    assert result.exit_code == 0, result.output
+    assert "warning: 3 box(es) not used: image beyond --max-images 1" in result.stderr
     result = CliRunner().invoke(app, ["heatmap", str(folder), "test", "--bbox", str(plain), "--bbox-size", "big"])
     assert result.exit_code == 2 and result.output.startswith("error: --bbox-size 'big'")
 
@@ -176,10 +180,13 @@ def test_folder_target_and_nothing_to_match(run, tmp_path):
     images.mkdir()
     for name in ("00000032_037.png", "00000211_016.png"):
         PILImage.fromarray(np.full((SIZE, SIZE), 90, np.uint8), mode="L").save(images / name)
+    (images / "00000072_000.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     result = CliRunner().invoke(app, ["heatmap", str(folder), str(images), "--bbox", str(run / "boxes.csv")])
     assert result.exit_code == 0, result.output
+    assert "warning: 2 box(es) not used: image unreadable (see" in result.stderr
     assert sorted(p.name for p in (folder / "heatmaps").glob("*.png")) == ["00000032_037.png_Infiltration.png"]
-    assert f"warning: 4 box(es) not used: image not in {images}" in result.stderr
+    assert f"warning: 2 box(es) not used: image not in {images}" in result.stderr
+    (images / "00000072_000.png").unlink()
     (images / "00000032_037.png").rename(images / "other.png")
     result = CliRunner().invoke(app, ["heatmap", str(folder), str(images), "--bbox", str(run / "boxes.csv")])
     assert result.exit_code == 2 and "Traceback" not in result.output
