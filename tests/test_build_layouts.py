@@ -206,7 +206,8 @@ def test_generic_table_joined_labels_given_split_and_hashed_ids(tmp_path):
         png(images / "sub" / f"img{number}.png", number)
     labels = write_csv(tmp_path / "table.csv", ["path", "patient_id", "split", "labels"],
                        [["sub/img0.png", "p1", "train", "Effusion|Nodule"], ["sub/img1.png", "p1", "test", ""],
-                        ["sub/img2.png", "p2", "valid", "Nodule"], ["sub/img3.png", "p3", "", "Effusion"]])
+                        ["sub/img2.png", "p2", "valid", "Nodule"], ["sub/img3.png", "p3", "", "Effusion"],
+                        ["sub/DOE_JOHN.png", "p4", "autumn", "Nodule"]])
     assert detect_source(labels) == "table"
     out = tmp_path / "out"
     result = invoke("--labels", str(labels), "--images", str(images), "--out", str(out))
@@ -214,6 +215,8 @@ def test_generic_table_joined_labels_given_split_and_hashed_ids(tmp_path):
     dataset = load_from_disk(str(out))
     assert dataset["train"].features["labels"].feature.names == ["Effusion", "Nodule"]
     assert (dataset["train"].num_rows, dataset["validation"].num_rows) >= (1, 1) and dataset["test"].num_rows >= 1
+    errors = (out / "errors.csv").read_text()
+    assert "unknown split 'autumn'" in errors and "DOE" not in errors  # the bad row's id (a file name) is hashed
     ids = [row["report_id"] for split in dataset for row in dataset[split]]
     assert not any("img" in report_id for report_id in ids)  # a table's ids (file names here) are hashed
     card = (out / "README.md").read_text()

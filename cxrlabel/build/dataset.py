@@ -505,6 +505,8 @@ class DatasetBuilder:
             # (public layouts' ids are the datasets' own pseudonyms; a generic table's may be file names)
             self.hash_ids = (images is not None and manifest is None and self.source_refs is None) \
                 or self.kind == "table"
+        # problems of reading the labels carry the raw ids: re-keyed now that hashing is decided
+        self.problems = [self._problem(p.report_id, "", p.reason) for p in self.problems]
         self.sources = [] if source_map is not None else None
         refs = self.plan(images, manifest, progress)
         if source_map is not None:
