@@ -10,7 +10,13 @@ import torch
 from torch import nn
 
 from cxrlabel.errors import UserError
-from cxrtrain.torch_backbones import MODEL_TYPE, PROVIDER_PREFIXES, build_torch_backbone, torch_backbone_name
+from cxrtrain.torch_backbones import (
+    HUB_WEIGHTS,
+    MODEL_TYPE,
+    PROVIDER_PREFIXES,
+    build_torch_backbone,
+    torch_backbone_name,
+)
 from cxrtrain.torch_backbones import NAMES as TORCH_NAMES
 from cxrtrain.weights import load_weights
 
@@ -127,8 +133,8 @@ def _folder_weight_file(folder: Path) -> Path:
 def load_backbone(name: str, pretrained: str) -> tuple[nn.Module, str]:
     """The backbone and a sentence saying where its weights came from (which tensors, for a weight file).
 
-    pretrained: "none" (random init), "auto" (the checkpoint called `name`; timm's `NAME.tv_in1k` hub weights for
-    the built-in torch backbones), a hub name, a local folder (transformers `save_pretrained`), or a weight file
+    pretrained: "none" (random init), "auto" (the checkpoint called `name`; timm's hub weights, HUB_WEIGHTS, for the
+    built-in torch backbones), a hub name, a local folder (transformers `save_pretrained`), or a weight file
     (`.pth` / `.pt` / `.bin` / `.safetensors`: torchvision, timm, torchxrayvision). A local path must load; a hub
     name that cannot be reached falls back to random init of `name`'s built-in configuration (reason in the note).
     """
@@ -137,7 +143,7 @@ def load_backbone(name: str, pretrained: str) -> tuple[nn.Module, str]:
     if pretrained == "none":
         return random_backbone(name), f"{name}: random initialisation (--pretrained none)"
     _refuse_unknown_provider(name)
-    source = (f"timm/{built_in}.tv_in1k" if built_in else name) if pretrained == "auto" else pretrained
+    source = (HUB_WEIGHTS[built_in] if built_in else name) if pretrained == "auto" else pretrained
     path = Path(source).expanduser()
     if not path.exists() and (path.suffix in WEIGHT_SUFFIXES or source.startswith((".", "/", "~"))):
         raise UserError(f"--pretrained {source}: no such file or folder")

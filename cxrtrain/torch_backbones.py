@@ -1,7 +1,8 @@
-"""DenseNet-121 (CheXNet) and ResNet backbones in plain torch, with torchvision's parameter names.
+"""DenseNet-121 (CheXNet), ResNet and EfficientNet-B0 backbones in plain torch, with torchvision's / timm's names.
 
 timm cannot be imported without torchvision, which this toolkit does not install; torchvision's, timm's and
-torchxrayvision's DenseNet-121 / ResNet state dicts use these same names, so their weight files load here.
+torchxrayvision's DenseNet-121 / ResNet state dicts use the same parameter names as these, and EfficientNet-B0 has
+timm's (`efficientnet_b0`), so their weight files load here.
 """
 
 from __future__ import annotations
@@ -18,8 +19,14 @@ MODEL_TYPE = "cxrtrain-torch"
 PROVIDER_PREFIXES = ("timm:", "torchvision:")
 RESNETS = {"resnet18": ("basic", (2, 2, 2, 2)), "resnet34": ("basic", (3, 4, 6, 3)),
            "resnet50": ("bottleneck", (3, 4, 6, 3)), "resnet101": ("bottleneck", (3, 4, 23, 3))}
-NAMES = ("densenet121", *RESNETS)
-ALIASES = {"densenet-121": "densenet121"}
+NAMES = ("densenet121", *RESNETS, "efficientnet_b0")
+ALIASES = {"densenet-121": "densenet121", "efficientnet-b0": "efficientnet_b0"}
+# timm's hub repositories of their ImageNet weights (`--pretrained auto`)
+HUB_WEIGHTS = {**{name: f"timm/{name}.tv_in1k" for name in ("densenet121", *RESNETS)},
+               "efficientnet_b0": "timm/efficientnet_b0.ra_in1k"}
+# EfficientNet-B0 stages: (block kind, repeats, kernel, stride, expansion, output channels)
+EFFICIENTNET_B0 = (("ds", 1, 3, 1, 1, 16), ("ir", 2, 3, 2, 6, 24), ("ir", 2, 5, 2, 6, 40), ("ir", 3, 3, 2, 6, 80),
+                   ("ir", 3, 5, 1, 6, 112), ("ir", 4, 5, 2, 6, 192), ("ir", 1, 3, 1, 6, 320))
 
 
 @dataclass
@@ -47,6 +54,8 @@ def build_torch_backbone(name: str) -> nn.Module:
     """A randomly initialised built-in backbone (`name` as returned by torch_backbone_name)."""
     if name == "densenet121":
         return DenseNet121()
+    if name == "efficientnet_b0":
+        return EfficientNetB0()
     block, depths = RESNETS[name]
     return ResNet(name, block, depths)
 
@@ -162,3 +171,70 @@ class ResNet(_FeatureBackbone):
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def _conv_bn(channels_in: int, channels_out: int, kernel: int = 1, stride: int = 1, groups: int = 1):
+    return (nn.Conv2d(channels_in, channels_out, kernel, stride, kernel // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(channels_out))
+
+
+class SqueezeExcite(nn.Module):
+    """Channel gate: global mean → 1×1 conv down → SiLU → 1×1 conv up → sigmoid, times the input."""
+
+    def __init__(self, channels: int, reduced: int):
+        super().__init__()
+        self.conv_reduce = nn.Conv2d(channels, reduced, 1)
+        self.conv_expand = nn.Conv2d(reduced, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.conv_expand(F.silu(self.conv_reduce(x.mean((2, 3), keepdim=True)))))
+
+
+class MobileBlock(nn.Module):
+    """timm's DepthwiseSeparableConv ("ds": depthwise, SE, pointwise) or InvertedResidual ("ir": pointwise
+    expansion, depthwise, SE, linear projection); SE reduced to a quarter of the block's input channels."""
+
+    def __init__(self, kind: str, channels_in: int, channels_out: int, kernel: int, stride: int, expansion: int):
+        super().__init__()
+        mid = channels_in * expansion
+        self.kind, self.skip = kind, stride == 1 and channels_in == channels_out
+        if kind == "ds":
+            self.conv_dw, self.bn1 = _conv_bn(channels_in, channels_in, kernel, stride, groups=channels_in)
+            self.se = SqueezeExcite(channels_in, channels_in // 4)
+            self.conv_pw, self.bn2 = _conv_bn(channels_in, channels_out)
+        else:
+            self.conv_pw, self.bn1 = _conv_bn(channels_in, mid)
+            self.conv_dw, self.bn2 = _conv_bn(mid, mid, kernel, stride, groups=mid)
+            self.se = SqueezeExcite(mid, channels_in // 4)
+            self.conv_pwl, self.bn3 = _conv_bn(mid, channels_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "ds":
+            y = self.bn2(self.conv_pw(self.se(F.silu(self.bn1(self.conv_dw(x))))))
+        else:
+            y = F.silu(self.bn2(self.conv_dw(F.silu(self.bn1(self.conv_pw(x))))))
+            y = self.bn3(self.conv_pwl(self.se(y)))
+        return y + x if self.skip else y
+
+
+class EfficientNetB0(_FeatureBackbone):
+    """EfficientNet-B0 as timm's `efficientnet_b0` builds it (symmetric padding, SiLU): stem, 7 stages of
+    MobileBlocks, 1×1 head conv to 1280 channels."""
+
+    def __init__(self):
+        super().__init__("efficientnet_b0", 1280)
+        self.conv_stem, self.bn1 = _conv_bn(3, 32, 3, 2)
+        channels, stages = 32, []
+        for kind, repeats, kernel, stride, expansion, out in EFFICIENTNET_B0:
+            blocks = []
+            for index in range(repeats):
+                blocks.append(MobileBlock(kind, channels, out, kernel, stride if index == 0 else 1, expansion))
+                channels = out
+            stages.append(nn.Sequential(*blocks))
+        self.blocks = nn.Sequential(*stages)
+        self.conv_head, self.bn2 = _conv_bn(channels, 1280)
+        self._init_convolutions("fan_out")
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(F.silu(self.bn1(self.conv_stem(images))))
+        return F.silu(self.bn2(self.conv_head(x)))

@@ -31,7 +31,8 @@ def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 def test_builtin_shapes_and_torchvision_parameter_counts():
     # torchvision's densenet121 / resnet18 / resnet50 without their 1000-class heads
-    counts = {"densenet121": 6_953_856, "resnet18": 11_176_512, "resnet50": 23_508_032}
+    # and timm's efficientnet_b0 (5,288,548) without its 1280 → 1000 classifier
+    counts = {"densenet121": 6_953_856, "resnet18": 11_176_512, "resnet50": 23_508_032, "efficientnet_b0": 4_007_548}
     for name, count in counts.items():
         backbone = build_torch_backbone(name).eval()
         assert sum(p.numel() for p in backbone.parameters()) == count
@@ -56,6 +57,20 @@ def test_pth_state_dict_with_wrappers_and_head(tmp_path, densenet, wrap):
     assert same_weights(backbone, densenet)
     assert note.startswith("densenet121: weights from ") and "604/604 tensors loaded" in note
     assert "classifier head ignored: classifier.weight, classifier.bias" in note and "missing" not in note
+
+
+def test_timm_efficientnet_b0_state_dict(tmp_path):
+    torch.manual_seed(6)
+    reference = build_torch_backbone("efficientnet_b0").eval()
+    head = {"classifier.weight": torch.zeros(1000, 1280), "classifier.bias": torch.zeros(1000)}
+    torch.save({**reference.state_dict(), **head}, tmp_path / "efficientnet_b0.pth")
+    backbone, note = load_backbone("timm:efficientnet_b0", str(tmp_path / "efficientnet_b0.pth"))
+    assert same_weights(backbone, reference) and "(state dict): 309/309 tensors loaded" in note
+    assert "blocks.1.0.se.conv_reduce.weight" in reference.state_dict()  # timm's names
+    images = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(backbone.eval()(pixel_values=images).feature_maps[-1],
+                           reference(pixel_values=images).feature_maps[-1])
 
 
 def test_torchvision_old_densenet_keys_and_missing_counters(tmp_path, densenet):
@@ -190,7 +205,7 @@ def test_refusals(tmp_path, densenet):
     with pytest.raises(UserError, match="--pretrained weights/densenet.pth: no such file or folder"):
         load_backbone("densenet121", "weights/densenet.pth")
     with pytest.raises(UserError, match="timm needs torchvision"):
-        load_backbone("timm:efficientnet_b0", "auto")
+        load_backbone("timm:convnext_tiny", "auto")
     partial = {key: value for key, value in list(densenet.state_dict().items())[:500]}
     torch.save(partial, tmp_path / "partial.pth")
     backbone, note = load_backbone("densenet121", str(tmp_path / "partial.pth"))
