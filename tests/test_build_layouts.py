@@ -260,6 +260,15 @@ def test_openi_spellings_pair(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert sum(s["rows"] for s in summary["splits"].values()) == 3 and summary["errors"] == 0
     assert summary["source"] == "reports mined by `cxrlabel mine` (Open-i manifest)"
+    # a given split for mined labels: a split CSV keyed by the manifest's file names
+    split_csv = write_csv(tmp_path / "split.csv", ["filename", "split"],
+                          [["3_IM-1384-1001.dcm.png", "test"], ["3_IM-1384-2001.dcm.png", "test"],
+                           ["7_IM-2263-1001.dcm.png", "valid"]])
+    result = invoke("--labels", str(labels), "--images", str(images), "--manifest", str(manifest), "--split-from",
+                    str(split_csv), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    dataset = load_from_disk(str(out))
+    assert (dataset["train"].num_rows, dataset["validation"].num_rows, dataset["test"].num_rows) == (0, 1, 2)
 
 
 def test_file_index_spellings(tmp_path):

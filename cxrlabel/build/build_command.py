@@ -54,8 +54,8 @@ def build(
         list[Path] | None,
         typer.Option("--split-from", help="A given split, kept as given: split lists (NIH train_val_list.txt, "
                      "test_list.txt: the file name says the split) or a CSV with an image and a split column "
-                     "(NIH nih_images.csv, MIMIC *-split.csv). Repeatable. NIH's lists beside Data_Entry are used "
-                     "when none is given."),
+                     "(NIH nih_images.csv, MIMIC *-split.csv; for mined labels, keyed by the manifest's or the DICOM "
+                     "file names). Repeatable. NIH's lists beside Data_Entry are used when none is given."),
     ] = None,
     uncertain: Annotated[str, typer.Option("--uncertain", help="Uncertain labels (CheXpert policies): ignore (kept "
                                            "as uncertain), zeros (negative) or ones (positive).")] = "ignore",

@@ -29,7 +29,7 @@ import numpy as np
 from cxrlabel import __version__
 from cxrlabel.build.deid import Deidentifier, has_cjk
 from cxrlabel.build.images import NOT_AN_IMAGE, ImageError, is_frontal, read_image, to_square_png
-from cxrlabel.build.layouts import UNCERTAIN_TO, detect_source, header_of, load_source
+from cxrlabel.build.layouts import UNCERTAIN_TO, detect_source, given_split, header_of, load_source, read_split_files
 from cxrlabel.build.outdir import WORK, OutputFolder
 from cxrlabel.build.pairing import FileIndex, ImageRef, from_dicom_tags, from_manifest, image_files
 from cxrlabel.build.pairing_check import SHOWN, PairingStats, check_pairing
@@ -306,10 +306,8 @@ class DatasetBuilder:
             self.kind = "mined"
         self.source_refs: list[ImageRef] | None = None  # image rows of a public layout / table (no manifest)
         self.notes: list[str] = []  # console notes (may name files: never written to the dataset)
+        self.given_splits = read_split_files(options.split_from) if self.kind == "mined" else {}  # --split-from
         if self.kind == "mined":
-            if options.split_from:
-                raise UserError("--split-from: mined labels are split by patient (a given split needs a "
-                                "table with a split column, or a public layout)")
             self.label_names, self.labels, self.problems = read_labels(labels_csv)
             self.labels = {key: tuple(UNCERTAIN_TO[options.uncertain] if s == "uncertain" else s for s in states)
                            for key, states in self.labels.items()}
@@ -322,7 +320,7 @@ class DatasetBuilder:
                             if key in mined}
             self.source_name = "reports mined by `cxrlabel mine`" + (" (Open-i manifest)" if manifest and
                                                                      _is_openi(manifest) else "")
-            self.split_from = ""
+            self.split_from = ", ".join(p.name for p in options.split_from)
         else:
             loaded = load_source(self.kind, labels_csv, options.split_from, options.uncertain, manifest)
             self.label_names, self.labels, self.source_refs = loaded.names, loaded.labels, loaded.refs
@@ -388,6 +386,8 @@ class DatasetBuilder:
                 stats.image_files += 1
                 if len(stats.found) < SHOWN:
                     stats.found.append(ref.relative)
+            if self.given_splits and ref.relative:  # --split-from with a manifest / DICOM tags
+                ref = replace(ref, split=given_split(ref.relative, self.given_splits))
             if ref.split and ref.report_id in self.labels:
                 stats.listed_by_split[ref.split] += 1
             on_disk = index is None

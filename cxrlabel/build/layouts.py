@@ -123,7 +123,7 @@ def read_split_files(paths: tuple[Path, ...]) -> dict[str, str]:
     return splits
 
 
-def _given_split(relative: str, splits: dict[str, str]) -> str:
+def given_split(relative: str, splits: dict[str, str]) -> str:
     base = Path(relative).name
     return splits.get(base) or splits.get(Path(base).stem, "")
 
@@ -169,7 +169,7 @@ def load_nih(path: Path, splits: dict[str, str], split_from: str) -> LoadedSourc
             continue
         source.labels[image] = tuple("positive" if n in found else "negative" for n in names)
         source.refs.append(ImageRef(image, image, row.get("View Position", ""), row.get("Patient ID", ""),
-                                    _given_split(image, splits)))
+                                    given_split(image, splits)))
     return source
 
 
@@ -240,7 +240,7 @@ def load_mimic(path: Path, metadata: Path | None, split_files: tuple[Path, ...],
         dicom, subject, study = (row[meta_columns[c]] for c in ("dicom_id", "subject_id", "study_id"))
         relative = f"files/p{subject[:2]}/p{subject}/s{study}/{dicom}.jpg"
         view = row.get(meta_columns.get("viewposition", ""), "")
-        source.refs.append(ImageRef(study, relative, view, subject, _given_split(dicom, splits)))
+        source.refs.append(ImageRef(study, relative, view, subject, given_split(dicom, splits)))
     return source
 
 
@@ -276,7 +276,7 @@ def load_table(path: Path, splits: dict[str, str], split_files: str, uncertain: 
                                          "1/0/-1/blank"))
             continue
         try:
-            given = split_name(row[split], f"{path}:{line}") if split and row[split] else _given_split(relative, splits)
+            given = split_name(row[split], f"{path}:{line}") if split and row[split] else given_split(relative, splits)
         except UserError as exc:
             source.problems.append((key, str(exc).replace(str(path), path.name)))
             continue
