@@ -27,8 +27,8 @@ def fit(
         help="Architecture: a transformers hub name (microsoft/resnet-50, microsoft/resnet-18, microsoft/resnet-101, "
              "facebook/convnext-tiny-224, any AutoBackbone checkpoint), a local checkpoint folder, the short names "
              "resnet-18/50/101, convnext-tiny, tiny; or built in with torchvision's / timm's parameter names: "
-             "densenet121 (CheXNet), resnet18, resnet34, resnet50, resnet101, efficientnet_b0 (also as timm:NAME, "
-             "torchvision:NAME)."
+             "densenet121 (CheXNet), resnet18, resnet34, resnet50, resnet101, efficientnet_b0, convnext_tiny (also "
+             "as timm:NAME, torchvision:NAME)."
     )] = "microsoft/resnet-50",
     pretrained: Annotated[str, typer.Option(
         help="Weights: auto (those of --backbone; timm's hub weights for the built-in ones), a hub NAME, a "

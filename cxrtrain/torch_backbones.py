@@ -1,8 +1,9 @@
-"""DenseNet-121 (CheXNet), ResNet and EfficientNet-B0 backbones in plain torch, with torchvision's / timm's names.
+"""DenseNet-121 (CheXNet), ResNet, EfficientNet-B0 and ConvNeXt-Tiny backbones in plain torch, with torchvision's /
+timm's parameter names.
 
 timm cannot be imported without torchvision, which this toolkit does not install; torchvision's, timm's and
-torchxrayvision's DenseNet-121 / ResNet state dicts use the same parameter names as these, and EfficientNet-B0 has
-timm's (`efficientnet_b0`), so their weight files load here.
+torchxrayvision's DenseNet-121 / ResNet state dicts use the same parameter names as these, and EfficientNet-B0 and
+ConvNeXt-Tiny have timm's (`efficientnet_b0`, `convnext_tiny`), so their weight files load here.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ MODEL_TYPE = "cxrtrain-torch"
 PROVIDER_PREFIXES = ("timm:", "torchvision:")
 RESNETS = {"resnet18": ("basic", (2, 2, 2, 2)), "resnet34": ("basic", (3, 4, 6, 3)),
            "resnet50": ("bottleneck", (3, 4, 6, 3)), "resnet101": ("bottleneck", (3, 4, 23, 3))}
-NAMES = ("densenet121", *RESNETS, "efficientnet_b0")
+NAMES = ("densenet121", *RESNETS, "efficientnet_b0", "convnext_tiny")
 ALIASES = {"densenet-121": "densenet121", "efficientnet-b0": "efficientnet_b0"}
 # timm's hub repositories of their ImageNet weights (`--pretrained auto`)
 HUB_WEIGHTS = {**{name: f"timm/{name}.tv_in1k" for name in ("densenet121", *RESNETS)},
-               "efficientnet_b0": "timm/efficientnet_b0.ra_in1k"}
+               "efficientnet_b0": "timm/efficientnet_b0.ra_in1k", "convnext_tiny": "timm/convnext_tiny.fb_in1k"}
 # EfficientNet-B0 stages: (block kind, repeats, kernel, stride, expansion, output channels)
 EFFICIENTNET_B0 = (("ds", 1, 3, 1, 1, 16), ("ir", 2, 3, 2, 6, 24), ("ir", 2, 5, 2, 6, 40), ("ir", 3, 3, 2, 6, 80),
                    ("ir", 3, 5, 1, 6, 112), ("ir", 4, 5, 2, 6, 192), ("ir", 1, 3, 1, 6, 320))
@@ -56,6 +57,8 @@ def build_torch_backbone(name: str) -> nn.Module:
         return DenseNet121()
     if name == "efficientnet_b0":
         return EfficientNetB0()
+    if name == "convnext_tiny":
+        return ConvNeXtTiny()
     block, depths = RESNETS[name]
     return ResNet(name, block, depths)
 
@@ -238,3 +241,58 @@ class EfficientNetB0(_FeatureBackbone):
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
         x = self.blocks(F.silu(self.bn1(self.conv_stem(images))))
         return F.silu(self.bn2(self.conv_head(x)))
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an N×C×H×W map (timm's LayerNorm2d, eps 1e-6)."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels, eps=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class ConvNeXtBlock(nn.Module):
+    """7×7 depthwise conv → LayerNorm → MLP (4×, GELU) → layer scale `gamma`, plus the input (timm's layout)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv_dw = nn.Conv2d(channels, channels, 7, padding=3, groups=channels)
+        self.norm = nn.LayerNorm(channels, eps=1e-6)
+        self.mlp = nn.Sequential(OrderedDict(fc1=nn.Linear(channels, 4 * channels), act=nn.GELU(),
+                                             fc2=nn.Linear(4 * channels, channels)))
+        self.gamma = nn.Parameter(torch.full((channels,), 1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mlp(self.norm(self.conv_dw(x).permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+        return x + y * self.gamma.reshape(1, -1, 1, 1)
+
+
+class ConvNeXtTiny(_FeatureBackbone):
+    """ConvNeXt-Tiny as timm's `convnext_tiny` (4×4 patch stem, stages 3-3-9-3 of 96-192-384-768 channels); its
+    head LayerNorm (`head.norm`) normalises the last feature map here."""
+
+    def __init__(self, depths: tuple[int, ...] = (3, 3, 9, 3), dims: tuple[int, ...] = (96, 192, 384, 768)):
+        super().__init__("convnext_tiny", dims[-1])
+        self.stem = nn.Sequential(nn.Conv2d(3, dims[0], 4, stride=4), LayerNorm2d(dims[0]))
+        stages = []
+        for index, (depth, width) in enumerate(zip(depths, dims, strict=True)):
+            stage = nn.Module()
+            stage.downsample = (nn.Sequential(LayerNorm2d(dims[index - 1]), nn.Conv2d(dims[index - 1], width, 2, 2))
+                                if index else nn.Identity())
+            stage.blocks = nn.Sequential(*[ConvNeXtBlock(width) for _ in range(depth)])
+            stages.append(stage)
+        self.stages = nn.ModuleList(stages)
+        self.head = nn.Module()
+        self.head.norm = LayerNorm2d(dims[-1])
+        for module in self.modules():  # timm's init
+            if isinstance(module, nn.Conv2d | nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.stem(images)
+        for stage in self.stages:
+            x = stage.blocks(stage.downsample(x))
+        return self.head.norm(x)

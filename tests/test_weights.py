@@ -32,7 +32,9 @@ def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 def test_builtin_shapes_and_torchvision_parameter_counts():
     # torchvision's densenet121 / resnet18 / resnet50 without their 1000-class heads
     # and timm's efficientnet_b0 (5,288,548) without its 1280 → 1000 classifier
-    counts = {"densenet121": 6_953_856, "resnet18": 11_176_512, "resnet50": 23_508_032, "efficientnet_b0": 4_007_548}
+    # and convnext_tiny (28,589,128) without its 768 → 1000 head.fc
+    counts = {"densenet121": 6_953_856, "resnet18": 11_176_512, "resnet50": 23_508_032, "efficientnet_b0": 4_007_548,
+              "convnext_tiny": 27_820_128}
     for name, count in counts.items():
         backbone = build_torch_backbone(name).eval()
         assert sum(p.numel() for p in backbone.parameters()) == count
@@ -59,14 +61,18 @@ def test_pth_state_dict_with_wrappers_and_head(tmp_path, densenet, wrap):
     assert "classifier head ignored: classifier.weight, classifier.bias" in note and "missing" not in note
 
 
-def test_timm_efficientnet_b0_state_dict(tmp_path):
+@pytest.mark.parametrize(("name", "head", "tensors", "timm_key"), [
+    ("efficientnet_b0", "classifier", 309, "blocks.1.0.se.conv_reduce.weight"),
+    ("convnext_tiny", "head.fc", 180, "stages.1.downsample.1.weight")])
+def test_timm_efficientnet_and_convnext_state_dicts(tmp_path, name, head, tensors, timm_key):
     torch.manual_seed(6)
-    reference = build_torch_backbone("efficientnet_b0").eval()
-    head = {"classifier.weight": torch.zeros(1000, 1280), "classifier.bias": torch.zeros(1000)}
-    torch.save({**reference.state_dict(), **head}, tmp_path / "efficientnet_b0.pth")
-    backbone, note = load_backbone("timm:efficientnet_b0", str(tmp_path / "efficientnet_b0.pth"))
-    assert same_weights(backbone, reference) and "(state dict): 309/309 tensors loaded" in note
-    assert "blocks.1.0.se.conv_reduce.weight" in reference.state_dict()  # timm's names
+    reference = build_torch_backbone(name).eval()
+    classifier = {f"{head}.weight": torch.zeros(1000, reference.channels[-1]), f"{head}.bias": torch.zeros(1000)}
+    torch.save({**reference.state_dict(), **classifier}, tmp_path / f"{name}.pth")
+    backbone, note = load_backbone(f"timm:{name}", str(tmp_path / f"{name}.pth"))
+    assert same_weights(backbone, reference) and f"(state dict): {tensors}/{tensors} tensors loaded" in note
+    assert f"classifier head ignored: {head}.weight, {head}.bias" in note
+    assert timm_key in reference.state_dict()  # timm's names
     images = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(backbone.eval()(pixel_values=images).feature_maps[-1],
