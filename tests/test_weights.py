@@ -211,7 +211,7 @@ def test_refusals(tmp_path, densenet):
     with pytest.raises(UserError, match="--pretrained weights/densenet.pth: no such file or folder"):
         load_backbone("densenet121", "weights/densenet.pth")
     with pytest.raises(UserError, match="timm needs torchvision"):
-        load_backbone("timm:convnext_tiny", "auto")
+        load_backbone("timm:vit_base_patch16_224", "auto")
     partial = {key: value for key, value in list(densenet.state_dict().items())[:500]}
     torch.save(partial, tmp_path / "partial.pth")
     backbone, note = load_backbone("densenet121", str(tmp_path / "partial.pth"))
