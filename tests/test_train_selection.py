@@ -126,3 +126,21 @@ def test_recipe_names_the_backbone_it_cannot_build(monkeypatch):
         recipe_backbone(config)
     with pytest.raises(UserError, match="no built-in configuration"):  # not the recipe's choice: the plain error
         recipe_backbone(TrainConfig(backbone="other-net", pretrained="none", recipe="chexnet"))
+
+
+def test_roc_plot_gives_every_label_its_own_colour_and_a_title(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from cxrtrain.evaluate import plot_roc
+
+    saved = []
+    original = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, *args, **kwargs: (saved.append(figure),
+                                                                            original(figure, *args, **kwargs)))
+    rng = np.random.default_rng(0)
+    targets = (rng.random((60, 14)) < 0.4).astype(int)
+    plot_roc(targets, rng.random((60, 14)), [f"L{k}" for k in range(14)], tmp_path / "roc.png", "ROC, test split")
+    axis = saved[0].axes[0]
+    curves = [line for line in axis.get_lines() if not line.get_label().startswith("_")]
+    assert len(curves) == 14 and len({line.get_color() for line in curves}) == 14
+    assert axis.get_title() == "ROC, test split" and (tmp_path / "roc.png").stat().st_size > 0
