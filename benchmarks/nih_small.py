@@ -25,7 +25,7 @@ import numpy as np
 
 MIN_POSITIVES = 5
 # small-CPU overrides given to every recipe (the recipe decides pooling, loss, transition, re-sampling, test crops)
-COMMON = ["--pretrained", "none", "--backbone", "resnet-18", "--resize", "72", "--crop", "64", "--epochs", "5",
+COMMON = ["--pretrained", "none", "--backbone", "resnet-18", "--resize", "72", "--crop", "64",
           "--batch-size", "32", "--lr", "1e-3", "--patience", "5", "--transition", "256", "--workers", "0"]
 RECIPE_OVERRIDES = {"chestxray8": [], "chexnet": [], "dong2017": []}  # chexnet's DenseNet-121: 3.6 images/s here
 
@@ -94,11 +94,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="the nih_cxr14 folder")
     parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per recipe (early stop after 5 stale)")
     parser.add_argument("--recipes", default=",".join(RECIPE_OVERRIDES), help="comma-separated recipe names")
     args = parser.parse_args()
     started = time.perf_counter()
-    result = {"recipes": {}, "settings": {"common": COMMON, "per_recipe": RECIPE_OVERRIDES,
-                                          "min_positives": MIN_POSITIVES}}
+    result = {"recipes": {}, "settings": {"common": [*COMMON, "--epochs", str(args.epochs)],
+                                          "per_recipe": RECIPE_OVERRIDES, "min_positives": MIN_POSITIVES}}
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Path(tmp) / "nih64"
         build(args.data, dataset)
@@ -106,7 +107,7 @@ def main() -> None:
             print(f"recipe {name}", flush=True)
             out = Path(tmp) / name
             failure = run([sys.executable, "-m", "cxrtrain", "fit", str(dataset), "--out", str(out), "--recipe", name,
-                           *COMMON, *RECIPE_OVERRIDES[name]])
+                           *COMMON, "--epochs", str(args.epochs), *RECIPE_OVERRIDES[name]])
             if failure:
                 result["recipes"][name] = {"error": failure.strip().splitlines()[-1]}
                 continue
