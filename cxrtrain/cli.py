@@ -144,16 +144,16 @@ def evaluate(
     def fmt_ci(interval):
         return "—" if interval is None else f"{interval[0]:.3f}–{interval[1]:.3f}"
 
-    columns = ("label", "AUC", "95% CI", "sensitivity", "specificity", "top-3 sens.", "support")
+    columns = ("label", "AUC", "95% CI", "sens.", "spec.", "top-3", "support")
     in_mean, rest = result["mean_auc_labels"], result["labels_below_min_positives"]
     console = Console()
     for title, names in ((f"{split}: {result['n_images']} images ({result['crops']} crop)", in_mean),
                          (f"fewer than {min_positives} positives (not in the mean)", rest)):
         if not names:
             continue
-        table = Table(title=title)
+        table = Table(title=title, caption="sens. / spec. at the Youden threshold; top-3: top-3 sensitivity")
         for column in columns:
-            table.add_column(column, justify="left" if column == "label" else "right")
+            table.add_column(column, justify="left" if column == "label" else "right", no_wrap=True)
         for name in names:
             row = result["labels"][name]
             table.add_row(name, fmt(row["auc"]), fmt_ci(row["ci95"]), fmt(row["sensitivity"]),
