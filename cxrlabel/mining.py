@@ -80,11 +80,14 @@ def _hash_file(digest, path: Path) -> None:
             digest.update(block)
 
 
-def run_fingerprint(reports: Path, label_set: LabelSet, settings: dict) -> str:
-    """A hash of everything that decides the output: inputs, label set, rule files, options, version."""
+def run_fingerprint(reports: Path, label_set: LabelSet, settings: dict, folder_files: list[Path]) -> str:
+    """A hash of everything that decides the output: inputs, label set, rule files, options, version.
+
+    `folder_files`: the sorted files of `reports` when it is a folder (their names, sizes and times count).
+    """
     digest = hashlib.sha256(json.dumps({**settings, "version": __version__}, sort_keys=True, default=str).encode())
-    if reports.is_dir():  # a folder: names, sizes and modification times of its files
-        for path in sorted(p for p in reports.rglob("*") if p.is_file()):
+    if reports.is_dir():
+        for path in folder_files:
             stat = path.stat()
             digest.update(f"{path.relative_to(reports)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     else:
@@ -132,13 +135,14 @@ def mine_reports(
     run_info = {"cxrlabel_version": __version__, "lang": lang, "label_set": label_set.name, "input": str(reports),
                 **options}
     settings = {**run_info, "id_column": id_column, "text_columns": list(text_columns or []), "max_chars": max_chars}
-    if console is not None and resume and partial_summary(out) is None:
+    interrupted = partial_summary(out) is not None
+    if console is not None and resume and not interrupted:
         console.print(f"[yellow]note:[/] no interrupted run in {out / PARTIAL_DIR}; starting from the beginning")
-    elif console is not None and not resume and partial_summary(out) is not None:
+    elif console is not None and not resume and interrupted:
         console.print(f"[yellow]note:[/] discarding the interrupted run in {out / PARTIAL_DIR} (--resume continues it)")
-    fingerprint = run_fingerprint(reports, label_set, settings)
-    total = (sum(1 for p in reports.rglob("*") if p.is_file() and not p.name.startswith(".")) if reports.is_dir()
-             else None)
+    folder_files = sorted(p for p in reports.rglob("*") if p.is_file()) if reports.is_dir() else []
+    fingerprint = run_fingerprint(reports, label_set, settings, folder_files)
+    total = sum(not p.name.startswith(".") for p in folder_files) if reports.is_dir() else None
     with stop_after_batch_on_interrupt() as stop:
         writer = OutputWriter(out, label_set.names, run_info=run_info, fingerprint=fingerprint, resume=resume)
         done_before = writer.written + writer.failed
