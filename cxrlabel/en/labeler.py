@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from cxrlabel.en.graph import build_graph
-from cxrlabel.en.rules import RuleSet, load_rules
+from cxrlabel.en.rules import GraphView, RuleSet, load_rules
 from cxrlabel.en.sections import split_sections
 from cxrlabel.en.sentences import split_sentences
 from cxrlabel.en.vocabulary import Finding, VocabularyMatch, find_mentions, load_vocabulary
@@ -54,9 +54,10 @@ def not_english(text: str) -> str:
 
 def decide_sentence(graph: nx.DiGraph, matches: list[VocabularyMatch], rules: RuleSet) -> list[SentenceDecision]:
     decisions = []
+    view = GraphView.of(graph) if matches else None  # one adjacency view for every mention of the sentence
     for match in matches:
         node = head_node(graph, match.start, match.end)
-        state, rule_id = (State.POSITIVE, "default.positive") if node is None else rules.decide(graph, node)
+        state, rule_id = (State.POSITIVE, "default.positive") if node is None else rules.decide(graph, node, view)
         decisions.append(SentenceDecision(match, node, state, rule_id))
     return decisions
 

@@ -219,10 +219,12 @@ class RuleSet:
             frontier = nxt
         return found
 
-    def decide(self, graph: nx.DiGraph, node: int) -> tuple[State, str]:
+    def decide(self, graph: nx.DiGraph, node: int, view: GraphView | None = None) -> tuple[State, str]:
+        """The state of the finding at `node` and the rule that set it; `view`: the graph's GraphView when the
+        caller decides several mentions of one graph (built here otherwise)."""
         anchors = self.anchors(graph, node)
         clause = graph.nodes[node]["clause"]
-        view = GraphView.of(graph)
+        view = view or GraphView.of(graph)
         for rule in self.rules:
             if rule.matches(view, anchors, clause):
                 return STAGES[rule.stage], rule.id
