@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cxrlabel.build.pairing import PATH_COLUMNS, PATIENT_COLUMNS, REPORT_COLUMNS, VIEW_COLUMNS, ImageRef
+from cxrlabel.build.pairing import PATH_COLUMNS, PATIENT_COLUMNS, REPORT_COLUMNS, VIEW_COLUMNS, ImageRef, find_column
 from cxrlabel.errors import UserError
 
 SOURCES = ("auto", "mined", "openi", "nih", "chexpert", "mimic", "table")  # openi: mined + projections.csv
@@ -65,11 +65,6 @@ def header_of(path: Path) -> list[str]:
         return [c.strip() for c in next(csv.reader(handle), [])]
 
 
-def _find(columns: list[str], choices: tuple[str, ...]) -> str | None:
-    lowered = {c.lower(): c for c in columns}
-    return next((lowered[c] for c in choices if c in lowered), None)
-
-
 def detect_source(path: Path) -> str:
     """The layout of a labels file, from its header (UserError when none fits)."""
     columns = header_of(path)
@@ -82,7 +77,7 @@ def detect_source(path: Path) -> str:
         return "chexpert"
     if set(MIMIC_META) <= lowered and "no finding" in lowered:
         return "mimic"
-    if _find(columns, PATH_COLUMNS):
+    if find_column(columns, PATH_COLUMNS):
         return "table"
     raise UserError(f"{path}:1: unknown layout (not a `cxrlabel mine` labels.csv, NIH Data_Entry, CheXpert, "
                     "MIMIC-CXR or a table with a path column); see `cxrlabel build --help`")
@@ -110,7 +105,7 @@ def read_split_files(paths: tuple[Path, ...]) -> dict[str, str]:
             rows = ((name, split) for name in names)
         else:
             columns = header_of(path)
-            image, split_column = _find(columns, SPLIT_KEY_COLUMNS), _find(columns, SPLIT_COLUMNS)
+            image, split_column = find_column(columns, SPLIT_KEY_COLUMNS), find_column(columns, SPLIT_COLUMNS)
             if not image or not split_column:
                 raise UserError(f"{path}:1: a split CSV needs an image column ({', '.join(SPLIT_KEY_COLUMNS)}) and a "
                                 f"split column ({', '.join(SPLIT_COLUMNS)})")
@@ -141,6 +136,14 @@ def _state(value: str) -> str | None:
     except ValueError:
         return None
     return STATE_OF.get(str(int(number))) if number.is_integer() else None
+
+
+def _observations(row: dict[str, str], columns: dict[str, str], names: list[str], uncertain: str
+                  ) -> tuple[str, ...] | None:
+    """A CheXpert / MIMIC row's states of the `names` observations (header spelling in `columns`, by lower-cased
+    name), the uncertain policy applied; None when a value is not 1 / 0 / -1 / blank."""
+    states = [_state(row.get(columns[n.lower()], "")) for n in names]
+    return None if None in states else tuple(_apply_uncertain(s or "", uncertain) for s in states)
 
 
 def _label_set_names(name: str) -> list[str]:
@@ -193,14 +196,14 @@ def load_chexpert(path: Path, uncertain: str) -> LoadedSource:
         split = split_of.get(file.stem.lower(), "")
         for line, row in _rows(file):
             image = row.get(columns["path"], "")
-            states = [_state(row.get(columns[n.lower()], "")) for n in names]
-            if not image or None in states:
+            states = _observations(row, columns, names, uncertain)
+            if not image or states is None:
                 source.problems.append((image, f"{file.name} line {line}: no Path or a value other than 1/0/-1/blank"))
                 continue
             frontal = row.get(columns.get("frontal/lateral", ""), "")
             view = row.get(columns.get("ap/pa", ""), "") if frontal.lower() == "frontal" else frontal
             patient = re.search(r"patient\d+", image)
-            source.labels[image] = tuple(_apply_uncertain(s or "", uncertain) for s in states)
+            source.labels[image] = states
             source.refs.append(ImageRef(image, image, view, patient.group(0) if patient else "", split))
     return source
 
@@ -228,11 +231,11 @@ def load_mimic(path: Path, metadata: Path | None, split_files: tuple[Path, ...],
         raise UserError(f"{path}:1: not a MIMIC-CXR label table (missing {', '.join(missing)})")
     for line, row in _rows(path):
         study = row.get(columns["study_id"], "")
-        states = [_state(row.get(columns[n.lower()], "")) for n in names]
-        if not study or None in states:
+        states = _observations(row, columns, names, uncertain)
+        if not study or states is None:
             source.problems.append((study, f"{path.name} line {line}: no study_id or a value other than 1/0/-1/blank"))
             continue
-        source.labels[study] = tuple(_apply_uncertain(s or "", uncertain) for s in states)
+        source.labels[study] = states
     meta_columns = {c.lower(): c for c in header_of(metadata)}
     if not {"dicom_id", "subject_id", "study_id"} <= set(meta_columns):
         raise UserError(f"{metadata}:1: expected MIMIC-CXR metadata columns dicom_id, subject_id, study_id")
@@ -248,12 +251,12 @@ def load_table(path: Path, splits: dict[str, str], split_files: str, uncertain: 
     """A generic labels table: an image path column, optional patient / view / split / report id columns, and the
     labels as one column per label (1 / 0 / -1 / blank) or one '|'-joined labels column."""
     columns = header_of(path)
-    image = _find(columns, PATH_COLUMNS)
+    image = find_column(columns, PATH_COLUMNS)
     if not image:
         raise UserError(f"{path}:1: no image path column ({', '.join(PATH_COLUMNS)})")
-    patient, view = _find(columns, PATIENT_COLUMNS), _find(columns, VIEW_COLUMNS)
-    split, joined = _find(columns, SPLIT_COLUMNS), _find(columns, LABEL_LIST_COLUMNS)
-    report = _find(columns, tuple(c for c in REPORT_COLUMNS if c not in PATH_COLUMNS))
+    patient, view = find_column(columns, PATIENT_COLUMNS), find_column(columns, VIEW_COLUMNS)
+    split, joined = find_column(columns, SPLIT_COLUMNS), find_column(columns, LABEL_LIST_COLUMNS)
+    report = find_column(columns, tuple(c for c in REPORT_COLUMNS if c not in PATH_COLUMNS))
     rows = list(_rows(path))
     if joined:
         names = sorted({part.strip() for _, row in rows for part in row[joined].split("|") if part.strip()})

@@ -29,14 +29,17 @@ class ImageRef:
     split: str = ""  # train / validation / test when the source gives it; "" = split by patient
 
 
-def _column(columns: list[str], choices: tuple[str, ...], what: str, where: Path, required: bool = True) -> str | None:
+def find_column(columns: list[str], choices: tuple[str, ...]) -> str | None:
+    """The first of `choices` among `columns` (case and surrounding spaces ignored), as the header spells it."""
     lowered = {c.strip().lower(): c for c in columns}
-    for choice in choices:
-        if choice in lowered:
-            return lowered[choice]
-    if required:
+    return next((lowered[choice] for choice in choices if choice in lowered), None)
+
+
+def _column(columns: list[str], choices: tuple[str, ...], what: str, where: Path, required: bool = True) -> str | None:
+    found = find_column(columns, choices)
+    if found is None and required:
         raise UserError(f"{where}: no {what} column (one of {', '.join(choices)}; columns: {', '.join(columns)})")
-    return None
+    return found
 
 
 def from_manifest(manifest: Path) -> Iterator[ImageRef]:
