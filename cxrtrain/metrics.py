@@ -49,6 +49,18 @@ def label_auc(targets: np.ndarray, scores: np.ndarray, k: int) -> float | None:
     return float(roc_auc_score(targets[:, k], scores[:, k])) if 0 < support < len(targets) else None
 
 
+def label_aucs(targets: np.ndarray, scores: np.ndarray) -> list[float | None]:
+    """`label_auc` of every label, from one scikit-learn call over the labels that have both classes."""
+    positives = label_positives(targets)
+    defined = np.flatnonzero((positives > 0) & (positives < len(targets)))
+    aucs: list[float | None] = [None] * targets.shape[1]
+    if len(defined):
+        values = np.atleast_1d(roc_auc_score(targets[:, defined], scores[:, defined], average=None))
+        for k, value in zip(defined, values, strict=True):
+            aucs[k] = float(value)
+    return aucs
+
+
 def label_positives(targets: np.ndarray) -> np.ndarray:
     """Positive count per label."""
     return (targets > 0).sum(axis=0)
@@ -98,8 +110,7 @@ def bootstrap_auc_intervals(targets: np.ndarray, scores: np.ndarray, mean_labels
     means = []
     for _ in range(resamples):
         rows = rng.integers(0, n, n)
-        sample_targets, sample_scores = targets[rows], scores[rows]
-        aucs = [label_auc(sample_targets, sample_scores, k) for k in range(k_labels)]
+        aucs = label_aucs(targets[rows], scores[rows])
         for k, auc in enumerate(aucs):
             if auc is not None:
                 per_label[k].append(auc)
