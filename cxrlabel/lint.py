@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-
 from cxrlabel.en.rules import load_rule_file
+from cxrlabel.errors import UserError
+from cxrlabel.resources import load_yaml
 from cxrlabel.resources import rules_dir as installed_rules_dir
 from cxrlabel.zh.rulecheck import check_rules
 
@@ -25,10 +25,9 @@ def _line_of(text: str, needle: str) -> int:
 
 def _load(path: Path, problems: list[str]) -> object | None:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problems.append(f"{path}:{mark.line + 1 if mark else 1}: YAML error: {exc}")
+        return load_yaml(path)
+    except UserError as exc:  # file:line: YAML error ...
+        problems.append(str(exc))
         return None
 
 
@@ -70,11 +69,8 @@ def _lint_rules(folder: Path, problems: list[str]) -> None:
     for path in sorted(folder.glob("*.yml")):
         try:
             rules = load_rule_file(path)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, UserError) as exc:
             problems.append(str(exc) if str(exc).startswith(str(path)) else f"{path}:1: {exc}")
-            continue
-        except yaml.YAMLError as exc:
-            problems.append(f"{path}:1: YAML error: {exc}")
             continue
         text = path.read_text(encoding="utf-8")
         for rule in rules:

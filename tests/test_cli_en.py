@@ -165,6 +165,21 @@ def test_rules_lint_checks_the_chinese_rules(tmp_path):
     assert "'未见' is both a negation and an uncertainty cue" in " ".join(bad.output.split())
 
 
+def test_rules_lint_reports_broken_yaml_as_problems(tmp_path):
+    """A YAML syntax error in a rule, label-set or Chinese file is a file:line problem, not a traceback."""
+    copy = tmp_path / "rules"
+    shutil.copytree(rules_dir(), copy)
+    broken = [copy / "en" / "rules" / "2_negation.yml", copy / "labelsets" / "chestxray14.yml",
+              copy / "zh" / "regions.yml"]
+    for path in broken:
+        path.write_text(path.read_text() + "oops: [\n")
+    bad = invoke("rules", "lint", "--rules-dir", copy)
+    assert bad.exit_code == 1, bad.output
+    output = " ".join(bad.output.split())
+    for path in broken:
+        assert f"{path}:" in output and "YAML error" in output
+
+
 def test_mine_the_shipped_examples(tmp_path):
     """The README run command on examples/reports/en (12 OpenI reports and their README)."""
     examples = Path(__file__).parents[1] / "examples" / "reports" / "en"
