@@ -44,6 +44,8 @@ def head_node(graph: nx.DiGraph, start: int, end: int) -> int | None:
 
 def not_english(text: str) -> str:
     """Why a text cannot be an English report ('' when it can): no Latin letters, or mostly CJK characters."""
+    if text.isascii() and LATIN_LETTER.search(text):  # the usual English report: no CJK character to count
+        return ""
     latin = len(LATIN_LETTER.findall(text))
     if latin == 0:
         return "no English text (no Latin letters; a Chinese report needs --lang zh)"
