@@ -77,15 +77,14 @@ def from_dicom_tags(images: Path, report_ids: set[str], advance: Callable[[], No
         if path.suffix.lower() in RASTER_SUFFIXES:
             yield ImageRef("", relative), "PNG/JPEG has no DICOM tags to pair it (give a --manifest)"
             continue
-        if not looks_like_dicom(path):
-            yield ImageRef("", relative), NOT_AN_IMAGE
-            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 header = read_dataset(path, stop_before_pixels=True)
-        except Exception as exc:  # not DICOM, or a broken header: reported with the reason, the build goes on
-            yield ImageRef("", relative), f"unreadable DICOM header: {exc.__class__.__name__}"
+        except Exception as exc:  # no DICOM (sniffed only on failure: a DICOM file is opened once), or a broken
+            # header: reported with the reason, the build goes on
+            yield ImageRef("", relative), (f"unreadable DICOM header: {exc.__class__.__name__}"
+                                           if looks_like_dicom(path) else NOT_AN_IMAGE)
             continue
         candidates = [str(header.get(tag, "") or "").strip() for tag in ("AccessionNumber", "StudyInstanceUID")]
         key = next((value for value in candidates if value and value in report_ids), "")
