@@ -371,7 +371,7 @@ class DatasetBuilder:
             files = image_files(images)
             task = progress.add_task("reading DICOM headers", total=len(files)) if progress else None
             pairs = from_dicom_tags(
-                images, set(self.labels), (lambda: progress.advance(task)) if progress else None)
+                images, set(self.labels), (lambda: progress.advance(task)) if progress else None, files)
         elif manifest is not None:
             pairs = ((ref, "") for ref in from_manifest(manifest))
         else:

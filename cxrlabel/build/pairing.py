@@ -65,12 +65,13 @@ def image_files(images: Path) -> list[Path]:
                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(images).parts))
 
 
-def from_dicom_tags(images: Path, report_ids: set[str], advance: Callable[[], None] | None = None
-                    ) -> Iterator[tuple[ImageRef, str]]:
+def from_dicom_tags(images: Path, report_ids: set[str], advance: Callable[[], None] | None = None,
+                    files: list[Path] | None = None) -> Iterator[tuple[ImageRef, str]]:
     """(ref, problem) for every file under `images`: AccessionNumber, then StudyInstanceUID, matched to report
     ids. The problem is "" when the header was read, NOT_AN_IMAGE for a file that is no image (a README, a CSV:
-    counted, not an error); the ref's report id is "" when no tag matched."""
-    for path in image_files(images):
+    counted, not an error); the ref's report id is "" when no tag matched. `files`: image_files(images), when the
+    caller has listed them already."""
+    for path in image_files(images) if files is None else files:
         relative = str(path.relative_to(images))
         if advance:
             advance()
