@@ -13,11 +13,11 @@ import re
 import shutil
 from pathlib import Path
 
+from cxrlabel.build.splits import SPLITS
 from cxrlabel.errors import UserError
 
 MARKER = ".cxrlabel-build.json"
 WORK = ".build"  # resumable working state inside the folder (no report text; see TextStore)
-SPLIT_FOLDERS = ("train", "validation", "test")
 TOP_FILES = ("dataset_dict.json", "summary.json", "README.md", "errors.csv")
 _SPLIT_FILE = re.compile(r"(data-\d+-of-\d+\.arrow|state\.json|dataset_info\.json)")
 _SHARD_FILE = re.compile(r"(shard-\d+\.(parquet|tmp)|empty\.parquet)")
@@ -28,9 +28,9 @@ def is_build_output(relative: str) -> bool:
     parts = relative.split("/")
     if parts[0] == WORK or relative in (*TOP_FILES, MARKER, MARKER + ".tmp"):
         return True
-    if len(parts) == 2 and parts[0] in SPLIT_FOLDERS:
+    if len(parts) == 2 and parts[0] in SPLITS:
         return bool(_SPLIT_FILE.fullmatch(parts[1]))
-    return len(parts) == 3 and parts[0] == "parquet" and parts[1] in SPLIT_FOLDERS and bool(
+    return len(parts) == 3 and parts[0] == "parquet" and parts[1] in SPLITS and bool(
         _SHARD_FILE.fullmatch(parts[2]))
 
 
