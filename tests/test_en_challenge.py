@@ -13,8 +13,6 @@ import pytest
 from rich.console import Console
 
 from cxrlabel.cli import labeler_options
-from cxrlabel.en.labeler import EnglishLabeler
-from cxrlabel.labelsets import load_label_set
 from cxrlabel.types import Report, State
 from cxrlabel.validation import run_validation
 
@@ -49,8 +47,8 @@ def test_challenge_f1_floors(challenge):
 
 
 @pytest.fixture(scope="module")
-def labeler():
-    return EnglishLabeler(load_label_set("chestxray14"), **labeler_options("en", "spacy"))
+def labeler(en_labeler):
+    return en_labeler  # the session's chestxray14 spaCy labeler (conftest.py), loaded once
 
 
 @pytest.mark.parametrize(("text", "label", "state"), [

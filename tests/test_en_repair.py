@@ -6,9 +6,7 @@ import pytest
 from stanza.utils.conll import CoNLL
 
 from cxrlabel.en.graph import build_graph
-from cxrlabel.en.labeler import EnglishLabeler
 from cxrlabel.en.parse_stanza import sentences_from_document
-from cxrlabel.labelsets import load_label_set
 from cxrlabel.types import Report, State
 
 # The misreadings as stanza (UD) would give them: "Left" a verb with the finding as object and the clause the
@@ -72,8 +70,8 @@ def test_same_repaired_graph_from_spacy(ud_graphs, spacy_parser):
 
 
 @pytest.fixture(scope="module")
-def labeler():
-    return EnglishLabeler(load_label_set("chestxray14"))
+def labeler(en_labeler):
+    return en_labeler  # the session's chestxray14 spaCy labeler (conftest.py), loaded once
 
 
 # Paraphrases of each misread family: the side word after a hedge / size word / participle, before a negated,

@@ -6,9 +6,7 @@ import shutil
 
 import pytest
 
-from cxrlabel.en.labeler import EnglishLabeler
 from cxrlabel.en.rules import load_rule_file, load_rules
-from cxrlabel.labelsets import load_label_set
 from cxrlabel.lint import lint_rules
 from cxrlabel.resources import rules_dir
 
@@ -16,8 +14,8 @@ CASES = [(rule.id, example) for rule in load_rules().rules for example in rule.e
 
 
 @pytest.fixture(scope="module")
-def labeler():
-    return EnglishLabeler(load_label_set("chestxray14"))
+def labeler(en_labeler):
+    return en_labeler  # the session's chestxray14 spaCy labeler (conftest.py), loaded once
 
 
 def test_every_rule_has_examples():
