@@ -120,3 +120,18 @@ def test_ids_are_cleaned_too(tmp_path):
     path.write_text(json.dumps({"id": "A\u200b17", "text": "No effusion."}) + "\n")
     (report,) = iter_reports(path)
     assert report.id == "A17"
+
+
+def test_circled_list_numbers_survive_the_reader(tmp_path):
+    """NFKC would glue ① into the text as a bare digit; kept, the Chinese normaliser splits at it, so the
+    negation of the first item does not reach the second."""
+    from cxrlabel.labelsets import load_label_set
+    from cxrlabel.zh.labeler import ChineseLabeler
+
+    assert clean_text("①未见胸腔积液②心影增大，ｃｍ") == "①未见胸腔积液②心影增大,cm"
+    table = tmp_path / "r.csv"
+    table.write_text("id,findings,diagnosis\nr1,①两肺纹理清晰②心影增大,①未见胸腔积液②心影增大\n", encoding="utf-8")
+    (report,) = iter_reports(table)
+    (result,) = ChineseLabeler(load_label_set("dong10")).label_batch([report])
+    assert result.labels["increased_heart_shadow"].value == "positive"
+    assert result.labels["normal"].value == "negative"

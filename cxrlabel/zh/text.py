@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel.textclean import CIRCLED_NUMBER
 from cxrlabel.types import Report
 from cxrlabel.zh.cues import load_cues
 
@@ -18,7 +19,6 @@ NUMBERING = re.compile(
     r"|(?:^|(?<=[\s。；;，,：:]))(?:\d{1,2}|[一二三四五六七八九十]{1,2})[)）.、．](?!\d)"
     r"|(?<=[\u4e00-\u9fff])(?<!第)\d{1,2}[)）.、．](?=[\u4e00-\u9fff])"
 )
-CIRCLED = re.compile("[\u2460-\u2473\u2776-\u2793]")  # ① … ⑳, ❶ … ➓: NFKC would turn them into bare digits
 # a space is a clause break ("两肺纹理增多 主动脉硬化", "肺气肿? 心影增大") unless it stands between two
 # letters/digits ("0.5 cm")
 SPACE_BREAK = re.compile(r"(?<![A-Za-z0-9])\s+|\s+(?![A-Za-z0-9])")
@@ -64,7 +64,7 @@ def normalise(text: str) -> str:
     """NFKC (full-width → half-width), traditional characters → simplified, then known typo variants
     and typo character classes (隔 → 膈 …) replaced by the standard term."""
     rules = text_rules()
-    text = unicodedata.normalize("NFKC", CIRCLED.sub("。", text)).translate(rules.traditional)
+    text = unicodedata.normalize("NFKC", CIRCLED_NUMBER.sub("。", text)).translate(rules.traditional)
     for wrong, right in rules.typos:
         text = text.replace(wrong, right)
     for pattern, right in rules.typo_patterns:
