@@ -27,8 +27,7 @@ def explain_text(text: str, label_set: LabelSet, console: Console | None = None)
     sections = find_sections(report)
     for name, section_text in sections.items():
         console.print(f"[bold]section[/] {name}\n{section_text}")
-    section = "findings" if regions else ("diagnosis" if sections.get("diagnosis") else "findings")
-    for sentence in split_sentences(sections.get(section, "")):
+    for sentence in split_sentences(labeler.section_text(sections)):
         console.print(f"\n[bold cyan]sentence[/] {sentence}")
         if regions:
             _region_table(sentence, console)

@@ -52,17 +52,19 @@ class ChineseLabeler:
                 raise UserError(f"mapping {self.mapping} uses labels that label set {label_set.name!r} lacks: "
                                 f"{', '.join(sorted(unknown))}")
 
+    def section_text(self, sections: dict[str, str]) -> str:
+        """The text this label set reads: the findings (regions), else the diagnosis or, without one, the findings."""
+        if self.label_set.method == "regions":
+            return sections.get("findings", "")
+        return sections.get("diagnosis") or sections.get("findings", "")
+
     def label_batch(self, reports: list[Report]) -> list[ReportResult | ReadError]:
         results: list[ReportResult | ReadError] = []
         for report in reports:
-            sections = find_sections(report)
-            if self.label_set.method == "regions":
-                text = sections.get("findings", "")
-                if not text:
-                    results.append(ReadError(report.id, "no findings (影像所见) section", report.source))
-                    continue
-            else:
-                text = sections.get("diagnosis") or sections.get("findings", "")
+            text = self.section_text(find_sections(report))
+            if self.label_set.method == "regions" and not text:
+                results.append(ReadError(report.id, "no findings (影像所见) section", report.source))
+                continue
             if not CJK.search(text):
                 # labelling it would call it normal: more likely a wrong encoding or --lang
                 results.append(ReadError(report.id, "no Chinese text (wrong encoding or not a Chinese report?)",
