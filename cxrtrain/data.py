@@ -216,9 +216,9 @@ class ChestXrayDataset(Dataset):
     """
 
     def __init__(self, split, n_labels: int, prep: Preprocessing, train: bool, name: str = ""):
-        columns = getattr(split, "column_names", [])
-        self.report_ids = list(split["report_id"]) if "report_id" in columns else None
-        self.sources = list(split["source_path"]) if "source_path" in columns else None
+        # read only when a row is skipped (a view of the split's Arrow table: nothing is loaded here)
+        columns = [c for c in ("report_id", "source_path") if c in getattr(split, "column_names", [])]
+        self.ids = split.select_columns(columns) if columns else None
         if hasattr(split, "select_columns"):
             split = split.select_columns(["image", "labels"])
         self.split, self.n_labels, self.prep, self.train, self.name = split, n_labels, prep, train, name
@@ -231,8 +231,8 @@ class ChestXrayDataset(Dataset):
             row = self.split[int(index)]
             tensor = image_tensor(row["image"], self.prep.resize)
         except Exception as exc:  # any decoding failure belongs to this row alone (PIL raises many types)
-            return SkippedRow(self.name, int(index), (self.report_ids[index] or "") if self.report_ids else "",
-                              (self.sources[index] or "") if self.sources else "",
+            ids = self.ids[int(index)] if self.ids is not None else {}
+            return SkippedRow(self.name, int(index), ids.get("report_id") or "", ids.get("source_path") or "",
                               f"{exc.__class__.__name__}: {short(exc)}")
         if self.train:
             tensor = random_crop(tensor, self.prep.crop)
