@@ -60,10 +60,10 @@ def load_splits(path: str):
     return dataset, list(features["labels"].feature.names)
 
 
-def check_training_splits(dataset, names: list[str], path: str) -> list[str]:
+def check_training_splits(dataset, names: list[str], path: str) -> tuple[np.ndarray, list[str]]:
     """Refuse a dataset that cannot be trained on (no label names, an empty train or validation split, no positive
-    label in train) before anything is written; returns warnings about a validation split on which no AUC can be
-    computed."""
+    label in train) before anything is written; returns the train split's label matrix and warnings about a
+    validation split on which no AUC can be computed."""
     if not names:
         raise UserError(f"{path}: the `labels` feature names no label; rebuild with a label set")
     for split in ("train", "validation"):
@@ -75,10 +75,10 @@ def check_training_splits(dataset, names: list[str], path: str) -> list[str]:
         raise UserError(f"{path}: no train row has a positive label; nothing to learn (check the labels)")
     valid = label_matrix(dataset["validation"], len(names))
     if not any(0 < valid[:, k].sum() < len(valid) for k in range(len(names))):
-        return [f"warning: no label of the {len(valid)} validation rows has both positives and negatives, so the "
-                "validation AUC is undefined and best.pt is simply the first epoch; rebuild with a larger "
-                "validation share (`cxrlabel build --split`)"]
-    return []
+        return train, [f"warning: no label of the {len(valid)} validation rows has both positives and negatives, so "
+                       "the validation AUC is undefined and best.pt is simply the first epoch; rebuild with a larger "
+                       "validation share (`cxrlabel build --split`)"]
+    return train, []
 
 
 def short(exc: BaseException, limit: int = 160) -> str:

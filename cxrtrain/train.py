@@ -30,7 +30,6 @@ from cxrtrain.data import (
     SkipLog,
     check_training_splits,
     collate_rows,
-    label_matrix,
     load_splits,
     model_input,
 )
@@ -229,10 +228,10 @@ def _fit(dataset_dir: str, run_dir: Path, config: TrainConfig, resume: bool, ddp
     seed_everything(config.seed)
     device = ddp.device
     dataset, names = load_splits(dataset_dir)
-    for warning in check_training_splits(dataset, names, dataset_dir):
+    train_labels, warnings = check_training_splits(dataset, names, dataset_dir)
+    for warning in warnings:
         log(warning)
     prepare_run_dir(run_dir)
-    train_labels = label_matrix(dataset["train"], len(names))
     weights = (min_share_weights(train_labels, config.min_share, normal_index(names))
                if config.min_share else None)
     sampler = EpochSampler(len(train_labels), config.seed, weights, ddp.rank, ddp.world)
