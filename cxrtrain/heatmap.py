@@ -254,9 +254,10 @@ def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple
             dropped.append(DroppedBox(row.line, row.image, row.label, f"class {row.label!r} is not a label of the run"))
         else:
             usable.append((row, label))
-    gold_names = {} if bbox else None
-    for row, _ in usable:
-        gold_names.setdefault(image_key(row.image), row.image)
+    by_key: dict[str, list[tuple[GoldRow, str]]] = {}  # the usable boxes of each image key
+    for row, label in usable:
+        by_key.setdefault(image_key(row.image), []).append((row, label))
+    gold_names = {key: boxes[0][0].image for key, boxes in by_key.items()} if bbox else None
     if bbox and not usable:
         raise UserError(f"{bbox}: no usable box among {len(rows) + len(dropped)} rows (run labels: {', '.join(names)})")
     items, examples = image_items(target, checkpoint, gold_names, max_images)
@@ -286,16 +287,15 @@ def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple
         with torch.no_grad():
             scores = torch.sigmoid(model(batch).float())[0].cpu().numpy()
         cams = cam_for_image(model, batch, (image.height, image.width))
-        for row, label in usable:
-            if image_key(row.image) == item.key:
-                space = bbox_size or row.space or item.space or (image.width, image.height)
-                box = to_stored(row.box, space, (image.width, image.height))
-                spaces[f"{space[0]}x{space[1]}"] = spaces.get(f"{space[0]}x{space[1]}", 0) + 1
-                if box.x + box.w > image.width * 1.02 or box.y + box.h > image.height * 1.02:
-                    warnings.append(f"line {row.line} ({row.image}, {row.label}): the box ends outside the "
-                                    f"{image.width}x{image.height} image after scaling from {space[0]}x{space[1]}; "
-                                    "check --bbox-size")
-                gold.setdefault((item.name, label), []).append(box)
+        for row, label in by_key.get(item.key, ()):
+            space = bbox_size or row.space or item.space or (image.width, image.height)
+            box = to_stored(row.box, space, (image.width, image.height))
+            spaces[f"{space[0]}x{space[1]}"] = spaces.get(f"{space[0]}x{space[1]}", 0) + 1
+            if box.x + box.w > image.width * 1.02 or box.y + box.h > image.height * 1.02:
+                warnings.append(f"line {row.line} ({row.image}, {row.label}): the box ends outside the "
+                                f"{image.width}x{image.height} image after scaling from {space[0]}x{space[1]}; "
+                                "check --bbox-size")
+            gold.setdefault((item.name, label), []).append(box)
         wanted = ({label for (name, label) in gold if name == item.name} if bbox
                   else {names[i] for i in np.argsort(-scores)[:top]})
         background = np.asarray(image.convert("L") if image.mode in ("L", "RGB") else image.convert("F"))
@@ -308,12 +308,11 @@ def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple
                     f"{item.name} · {label} · p={scores[k]:.2f}", out / f"{item.name}_{label}.png".replace("/", "_"),
                     gold.get((item.name, label), []))
     drawn_keys, attempted, matched = set(drawn), {i.key for i in items[:max_images]}, {i.key for i in items}
-    for row, _ in usable:
-        key = image_key(row.image)
+    for key, boxes in by_key.items():
         if key not in drawn_keys:
             reason = (f"image unreadable (see {out / 'errors.csv'})" if key in attempted else
                       f"image beyond --max-images {max_images}" if key in matched else f"image not in {target}")
-            dropped.append(DroppedBox(row.line, row.image, row.label, reason))
+            dropped += [DroppedBox(row.line, row.image, row.label, reason) for row, _ in boxes]
     dropped.sort(key=lambda d: d.line)
     summary = {"images": len(drawn), "out": str(out), "skipped": len(errors), "errors": str(out / "errors.csv"),
                "gold_boxes": sum(len(b) for b in gold.values()), "box_spaces": spaces, "warnings": warnings,
