@@ -317,8 +317,9 @@ def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple
     summary = {"images": len(drawn), "out": str(out), "skipped": len(errors), "errors": str(out / "errors.csv"),
                "gold_boxes": sum(len(b) for b in gold.values()), "box_spaces": spaces, "warnings": warnings,
                "dropped": dropped, "dropped_csv": str(out / "boxes_dropped.csv")}
-    write_errors(out / "errors.csv", errors)
-    write_dropped(out / "boxes_dropped.csv", dropped)
+    write_list(out / "errors.csv", ["image", "reason"], errors)  # the unreadable images and why
+    write_list(out / "boxes_dropped.csv", ["line", "image", "label", "reason"],  # every gold box not used and why
+               [(d.line, d.image, d.label, d.reason) for d in dropped])
     if bbox and drawn:
         report = {f"heatmap>{cut:g}": localisation_scores(gold, predicted[cut]) for cut in thresholds}
         (run_dir / "localisation.json").write_text(json.dumps(report, indent=2))
@@ -328,23 +329,12 @@ def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple
     return summary
 
 
-def write_dropped(path: Path, dropped: list[DroppedBox]) -> None:
-    """Every gold box not used and why, or no file (an earlier run's list is removed) when all were used."""
-    if not dropped:
+def write_list(path: Path, header: list[str], rows: list[tuple]) -> None:
+    """`rows` under `header`, or no file (an earlier run's list is removed) when there are none."""
+    if not rows:
         path.unlink(missing_ok=True)
         return
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["line", "image", "label", "reason"])
-        writer.writerows((d.line, d.image, d.label, d.reason) for d in dropped)
-
-
-def write_errors(path: Path, errors: list[tuple[str, str]]) -> None:
-    """The unreadable images and why, or no file (an earlier run's list is removed) when all were read."""
-    if not errors:
-        path.unlink(missing_ok=True)
-        return
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["image", "reason"])
-        writer.writerows(errors)
+        writer.writerow(header)
+        writer.writerows(rows)
