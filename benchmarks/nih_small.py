@@ -48,12 +48,11 @@ def build(data: Path, out: Path) -> None:
 
 
 def pixels(dataset, split: str, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
+    from cxrtrain.data import label_matrix
+
     rows = dataset[split]
     x = np.stack([np.asarray(image.convert("L"), dtype=np.float32).ravel() / 255 for image in rows["image"]])
-    y = np.zeros((len(rows), n_labels), dtype=int)
-    for i, labels in enumerate(rows["labels"]):
-        y[i, labels] = 1
-    return x, y
+    return x, label_matrix(rows, n_labels).astype(int)
 
 
 def logreg_baseline(dataset_dir: Path) -> dict:
