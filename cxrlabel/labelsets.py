@@ -10,6 +10,8 @@ from cxrlabel.errors import UserError
 from cxrlabel.resources import load_yaml, rules_path
 
 NORMAL = "normal"
+NORMAL_RULED_OUT_BY_DEFAULT = {"en": ("positive", "uncertain"), "zh": ("positive",)}
+RULING_OUT_STATES = ("positive", "uncertain")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class LabelSet:
     lang: str
     labels: tuple[LabelSpec, ...]
     method: str = ""  # how a language labels it, e.g. "clusters" or "regions" for Chinese
+    normal_ruled_out_by: tuple[str, ...] = ("positive", "uncertain")  # states of another label that rule out normal
     path: Path = field(compare=False, default=Path())
 
     @property
@@ -61,10 +64,17 @@ def load_label_set(name_or_path: str) -> LabelSet:
             )
             for item in data["labels"]
         )
-        label_set = LabelSet(name=str(data["name"]), lang=str(data["lang"]), labels=labels,
-                             method=str(data.get("method", "")), path=path)
+        lang = str(data["lang"])
+        ruled_out_by = tuple(str(state) for state in data.get("normal_ruled_out_by")
+                             or NORMAL_RULED_OUT_BY_DEFAULT.get(lang, RULING_OUT_STATES))
+        label_set = LabelSet(name=str(data["name"]), lang=lang, labels=labels,
+                             method=str(data.get("method", "")), normal_ruled_out_by=ruled_out_by, path=path)
     except (KeyError, TypeError, AttributeError) as exc:
         raise UserError(f"{path}:1: label set needs name, lang and labels[].name ({exc})") from None
+    unknown_states = set(label_set.normal_ruled_out_by) - set(RULING_OUT_STATES)
+    if unknown_states:
+        raise UserError(f"{path}:1: normal_ruled_out_by takes {' / '.join(RULING_OUT_STATES)}, "
+                        f"not {', '.join(sorted(unknown_states))}")
     if not shipped:
         check_label_set(label_set)
     return label_set

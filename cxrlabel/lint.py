@@ -12,7 +12,7 @@ from cxrlabel.resources import rules_dir as installed_rules_dir
 from cxrlabel.zh.rulecheck import check_rules
 
 FINDING_KEYS = {"name", "cuis", "phrases", "regex", "exclude", "exclude_regex", "abnormal"}
-LABELSET_KEYS = {"name", "lang", "labels", "description", "method"}
+LABELSET_KEYS = {"name", "lang", "labels", "description", "method", "mapping", "normal_ruled_out_by"}
 LABEL_KEYS = {"name", "findings", "derived", "description"}
 
 
