@@ -191,6 +191,6 @@ def rules_lint(
 from cxrlabel.zh.cluster_command import cluster  # noqa: E402
 
 app.command()(cluster)
-from cxrlabel.build.build_command import build  # noqa: E402
+from cxrlabel.imageset.build_command import build  # noqa: E402
 
 app.command()(build)

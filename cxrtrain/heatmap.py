@@ -176,7 +176,7 @@ def read_file_image(path: Path):
     """A PNG / JPEG / DICOM file as an 8-bit grey PIL image (cxrlabel's reader: windowing, MONOCHROME1 ...)."""
     from PIL import Image
 
-    from cxrlabel.build.images import read_image
+    from cxrlabel.imageset.images import read_image
 
     return Image.fromarray((read_image(path).pixels * 255).round().astype(np.uint8), mode="L")
 
@@ -187,7 +187,7 @@ def image_items(target: str, checkpoint: dict, gold_names: dict[str, str] | None
     of one image file, a folder, or a dataset split. With gold boxes (`gold_names`: match key → name in the box
     file): every image whose file name, with or without extension (or, for a split row, its report id or source
     file name), a box names; the first row of a report with several images."""
-    from cxrlabel.build.images import RASTER_SUFFIXES
+    from cxrlabel.imageset.images import RASTER_SUFFIXES
 
     path = Path(target)
     if path.is_file() or path.is_dir():
@@ -236,7 +236,7 @@ def heatmap_run(run_dir: Path, target: str, bbox: Path | None, thresholds: tuple
     every gold box not used and why (also in RUN/heatmaps/boxes_dropped.csv)."""
     import json
 
-    from cxrlabel.build.images import ImageError
+    from cxrlabel.imageset.images import ImageError
     from cxrtrain.data import Preprocessing, image_tensor, model_input, short
     from cxrtrain.evaluate import load_run
     from cxrtrain.train import device_for_run

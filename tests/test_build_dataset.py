@@ -13,9 +13,9 @@ from PIL import Image
 from pydicom.data import DATA_ROOT
 from typer.testing import CliRunner
 
-from cxrlabel.build import dataset as dataset_module
-from cxrlabel.build.dataset import BuildOptions, DatasetBuilder, read_labels
-from cxrlabel.build.splits import assign_split
+from cxrlabel.imageset import dataset as dataset_module
+from cxrlabel.imageset.dataset import BuildOptions, DatasetBuilder, read_labels
+from cxrlabel.imageset.splits import assign_split
 from cxrlabel.cli import app
 from cxrlabel.errors import UserError
 
@@ -136,7 +136,7 @@ def test_monochrome1_and_compressed_study_is_inverted_in_the_dataset(tmp_path):
                   "--size", "64", "--keep-report-ids").exit_code == 0
     image = np.asarray(next(r for r in rows_of(out) if r["report_id"] == "r3")["image"], dtype=np.float32) / 255
     reference = pydicom.dcmread(bundled("MR_small_jp2klossless.dcm"))
-    from cxrlabel.build.images import read_dicom
+    from cxrlabel.imageset.images import read_dicom
 
     plain = read_dicom(bundled("MR_small_jp2klossless.dcm")).pixels
     assert reference.PhotometricInterpretation == "MONOCHROME2"
@@ -235,7 +235,7 @@ def test_text_only_openi_build_with_reports_and_projections(tmp_path):
 
 
 def test_report_texts_from_columns_and_headers():
-    from cxrlabel.build.dataset import report_texts
+    from cxrlabel.imageset.dataset import report_texts
     from cxrlabel.types import Report
 
     sections = {"findings": "两肺纹理增多。", "diagnosis": "两肺纹理增多"}

@@ -12,7 +12,7 @@ from pydicom.data import DATA_ROOT
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-from cxrlabel.build.images import ImageError, apply_window, read_image, to_square_png, view_from_code
+from cxrlabel.imageset.images import ImageError, apply_window, read_image, to_square_png, view_from_code
 
 
 def bundled(name: str) -> Path:

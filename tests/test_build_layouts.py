@@ -12,8 +12,8 @@ from datasets import load_from_disk
 from PIL import Image
 from typer.testing import CliRunner
 
-from cxrlabel.build.layouts import detect_source
-from cxrlabel.build.pairing import FileIndex
+from cxrlabel.imageset.layouts import detect_source
+from cxrlabel.imageset.pairing import FileIndex
 from cxrlabel.cli import app
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -184,7 +184,7 @@ def test_old_style_and_truncated_dicom_and_non_image_files(tmp_path):
 
 @pytest.mark.skipif(not (SHARED_DICOM / "CR-MONO1-10-chest.dcm").is_file(), reason="../shared is absent")
 def test_real_old_style_cr_and_cut_real_jpeg(tmp_path):
-    from cxrlabel.build.images import ImageError, read_image
+    from cxrlabel.imageset.images import ImageError, read_image
 
     image = read_image(SHARED_DICOM / "CR-MONO1-10-chest.dcm").pixels
     assert image.shape == (440, 440) and 0 <= image.min() < image.max() <= 1

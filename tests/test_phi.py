@@ -124,7 +124,7 @@ def test_deidentifier_opens_no_connection_and_keeps_masks(tmp_path):
     script = ("import socket\n"
               "def refuse(*a, **k): raise OSError('network used')\n"
               "socket.socket.connect = refuse\n"
-              "from cxrlabel.build.deid import Deidentifier\n"
+              "from cxrlabel.imageset.deid import Deidentifier\n"
               f"print(Deidentifier().clean_many([{REPORT!r}, 'Cardiomegaly.', ''])[0:2])\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cxrlabel.build.pairing import PATH_COLUMNS, PATIENT_COLUMNS, REPORT_COLUMNS, VIEW_COLUMNS, ImageRef, find_column
+from cxrlabel.imageset.pairing import PATH_COLUMNS, PATIENT_COLUMNS, REPORT_COLUMNS, VIEW_COLUMNS, ImageRef, find_column
 from cxrlabel.errors import UserError
 
 SOURCES = ("auto", "mined", "openi", "nih", "chexpert", "mimic", "table")  # openi: mined + projections.csv

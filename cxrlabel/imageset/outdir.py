@@ -13,7 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
-from cxrlabel.build.splits import SPLITS
+from cxrlabel.imageset.splits import SPLITS
 from cxrlabel.errors import UserError
 
 MARKER = ".cxrlabel-build.json"

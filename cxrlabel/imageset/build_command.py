@@ -90,10 +90,10 @@ def build(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cxrlabel.build.dataset import BuildOptions, DatasetBuilder, parse_text_fields
-    from cxrlabel.build.layouts import SOURCES, UNCERTAIN_POLICIES
-    from cxrlabel.build.pairing_check import PairingError
-    from cxrlabel.build.splits import parse_ratios
+    from cxrlabel.imageset.dataset import BuildOptions, DatasetBuilder, parse_text_fields
+    from cxrlabel.imageset.layouts import SOURCES, UNCERTAIN_POLICIES
+    from cxrlabel.imageset.pairing_check import PairingError
+    from cxrlabel.imageset.splits import parse_ratios
     from cxrlabel.errors import UserError
 
     console = Console(stderr=True)

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cxrlabel.build.pairing import openi_name
+from cxrlabel.imageset.pairing import openi_name
 from cxrlabel.errors import UserError
 
 SHOWN = 5

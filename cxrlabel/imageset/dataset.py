@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from cxrlabel import __version__
-from cxrlabel.build.deid import Deidentifier, has_cjk
-from cxrlabel.build.images import NOT_AN_IMAGE, ImageError, is_frontal, read_image, to_square_png
-from cxrlabel.build.layouts import UNCERTAIN_TO, detect_source, given_split, header_of, load_source, read_split_files
-from cxrlabel.build.outdir import WORK, OutputFolder
-from cxrlabel.build.pairing import FileIndex, ImageRef, from_dicom_tags, from_manifest, image_files
-from cxrlabel.build.pairing_check import SHOWN, PairingStats, check_pairing
-from cxrlabel.build.privacy import pseudonymous_patient, pseudonymous_report, rekeyed_path, scrub
-from cxrlabel.build.splits import SPLITS, assign_split
+from cxrlabel.imageset.deid import Deidentifier, has_cjk
+from cxrlabel.imageset.images import NOT_AN_IMAGE, ImageError, is_frontal, read_image, to_square_png
+from cxrlabel.imageset.layouts import UNCERTAIN_TO, detect_source, given_split, header_of, load_source, read_split_files
+from cxrlabel.imageset.outdir import WORK, OutputFolder
+from cxrlabel.imageset.pairing import FileIndex, ImageRef, from_dicom_tags, from_manifest, image_files
+from cxrlabel.imageset.pairing_check import SHOWN, PairingStats, check_pairing
+from cxrlabel.imageset.privacy import pseudonymous_patient, pseudonymous_report, rekeyed_path, scrub
+from cxrlabel.imageset.splits import SPLITS, assign_split
 from cxrlabel.errors import UserError
 from cxrlabel.readers import iter_reports
 from cxrlabel.resources import rules_dir

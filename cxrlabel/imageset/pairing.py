@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxrlabel.build.images import NOT_AN_IMAGE, RASTER_SUFFIXES, looks_like_dicom, read_dataset, view_from_code
+from cxrlabel.imageset.images import NOT_AN_IMAGE, RASTER_SUFFIXES, looks_like_dicom, read_dataset, view_from_code
 from cxrlabel.errors import UserError
 
 REPORT_COLUMNS = ("report_id", "uid", "id", "accession", "accession_number", "study_id", "study")
