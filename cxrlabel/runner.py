@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
-from collections import deque
 from collections.abc import Iterable, Iterator
 from functools import partial
-from itertools import islice
 
 import yaml
 
 from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet
+from cxrlabel.parallel import batches, bounded_imap
 from cxrlabel.registry import Labeler, create_labeler
 from cxrlabel.types import ReadError, Report, ReportResult
 
@@ -22,12 +21,6 @@ REASON_CHARS = 200
 
 _worker_labeler: Labeler | None = None
 _worker_setup_error: UserError | None = None
-
-
-def _batches(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 def _init_worker(lang: str, label_set: LabelSet, options: dict) -> None:
@@ -82,41 +75,22 @@ def label_mixed_batch(labeler: Labeler, batch: list[Report | ReadError]) -> list
     return [item if isinstance(item, ReadError) else next(results) for item in batch]
 
 
-def run_batches(
-    items: Iterable[Report | ReadError],
-    lang: str,
-    label_set: LabelSet,
-    options: dict,
-    workers: int = 1,
-    batch_size: int = 64,
-) -> Iterator[list[ReportResult | ReadError]]:
+def run_batches(items: Iterable[Report | ReadError], lang: str, label_set: LabelSet, options: dict,
+                workers: int = 1, batch_size: int = 64) -> Iterator[list[ReportResult | ReadError]]:
     """Yield, per batch of input items and in input order, one result or error per item."""
     if workers <= 1:
         labeler = create_labeler(lang, label_set, **options)
-        for batch in _batches(items, batch_size):
+        for batch in batches(items, batch_size):
             yield label_mixed_batch(labeler, batch)
         return
     context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    # A bounded window of pending batches keeps memory flat however long the input is
-    # (Pool.imap would read the whole input ahead).
-    pending: deque = deque()
+    # A bounded window of pending batches keeps memory flat however long the input is.
     with context.Pool(workers, initializer=partial(_init_worker, lang, label_set, options)) as pool:
-        for batch in _batches(items, batch_size):
-            pending.append(pool.apply_async(_label_in_worker, (batch,)))
-            if len(pending) >= 3 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+        yield from bounded_imap(pool, _label_in_worker, batches(items, batch_size), 3 * workers)
 
 
-def run_labeler(
-    items: Iterable[Report | ReadError],
-    lang: str,
-    label_set: LabelSet,
-    options: dict,
-    workers: int = 1,
-    batch_size: int = 64,
-) -> Iterator[ReportResult | ReadError]:
+def run_labeler(items: Iterable[Report | ReadError], lang: str, label_set: LabelSet, options: dict,
+                workers: int = 1, batch_size: int = 64) -> Iterator[ReportResult | ReadError]:
     """Yield one result or error per input item, in input order."""
     for results in run_batches(items, lang, label_set, options, workers=workers, batch_size=batch_size):
         yield from results
