@@ -17,8 +17,8 @@ import shutil
 import signal
 import sqlite3
 import tempfile
-from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from itertools import islice
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrlabel import __version__
+from cxrlabel.errors import UserError
 from cxrlabel.imageset.deid import Deidentifier, has_cjk
 from cxrlabel.imageset.images import NOT_AN_IMAGE, ImageError, is_frontal, read_image, to_square_png
 from cxrlabel.imageset.layouts import UNCERTAIN_TO, detect_source, given_split, header_of, load_source, read_split_files
@@ -35,7 +36,7 @@ from cxrlabel.imageset.pairing import FileIndex, ImageRef, from_dicom_tags, from
 from cxrlabel.imageset.pairing_check import SHOWN, PairingStats, check_pairing
 from cxrlabel.imageset.privacy import pseudonymous_patient, pseudonymous_report, rekeyed_path, scrub
 from cxrlabel.imageset.splits import SPLITS, assign_split
-from cxrlabel.errors import UserError
+from cxrlabel.parallel import batches, bounded_imap
 from cxrlabel.readers import iter_reports
 from cxrlabel.resources import rules_dir
 from cxrlabel.types import ReadError, Report
@@ -155,23 +156,6 @@ def _decode(task: tuple[str, str, int, int]) -> tuple[bytes | None, dict, str]:
 def _ignore_interrupt() -> None:
     """Worker initializer: Ctrl-C is the main process's to handle (it terminates the pool)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _bounded_imap(pool, function, tasks: Iterable, window: int) -> Iterator:
-    """pool.imap with at most `window` tasks in flight, so finished images never pile up in memory."""
-    pending: deque = deque()
-    for task in tasks:
-        pending.append(pool.apply_async(function, (task,)))
-        if len(pending) >= window:
-            yield pending.popleft().get()
-    while pending:
-        yield pending.popleft().get()
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 def rules_checksums(lang: str = "") -> dict[str, str]:
@@ -522,7 +506,7 @@ class DatasetBuilder:
                               for p in texts.load(self.reports, self.labels, self.labeler.get("lang", ""))]
             if progress:
                 progress.update(task, total=1, completed=1)
-        chunks = list(_chunks(refs, self.options.shard_size))
+        chunks = list(batches(refs, self.options.shard_size))
         task = progress.add_task("building" if with_images else "building (text only)", total=len(refs)) \
             if progress else None
         parallel = with_images and self.options.workers > 1
@@ -551,7 +535,7 @@ class DatasetBuilder:
             decoded: Iterable = ((None, {}, "") for _ in chunk)
         else:
             tasks = ((str(images), ref.relative, self.options.size, self.options.bits) for ref in chunk)
-            decoded = _bounded_imap(pool, _decode, tasks, 4 * self.options.workers) if pool else map(_decode, tasks)
+            decoded = bounded_imap(pool, _decode, tasks, 4 * self.options.workers) if pool else map(_decode, tasks)
         for ref, (png, tags, error) in zip(chunk, decoded, strict=True):
             if progress:
                 progress.advance(task)
