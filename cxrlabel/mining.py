@@ -17,10 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cxrlabel import __version__
-from cxrlabel.errors import UserError
-from cxrlabel.labelsets import LabelSet, load_label_set
+from cxrlabel.labelsets import LabelSet
 from cxrlabel.readers import iter_reports
-from cxrlabel.registry import DEFAULT_LABEL_SETS
+from cxrlabel.registry import label_set_for
 from cxrlabel.resources import rules_dir
 from cxrlabel.runner import run_batches
 from cxrlabel.types import ReadError, Report
@@ -126,11 +125,9 @@ def mine_reports(
 
     Raises MiningInterrupted after a Ctrl-C (the partial run is kept for `resume=True`).
     """
-    if lang not in DEFAULT_LABEL_SETS:
-        raise UserError(f"unknown --lang {lang!r}: choose en or zh")
+    label_set = label_set_for(lang, labels)
     out, reports = Path(out), Path(reports)
     check_writable(out)
-    label_set = load_label_set(labels or DEFAULT_LABEL_SETS[lang])
     items = _checked(iter_reports(reports, id_column=id_column, text_columns=text_columns, max_chars=max_chars))
     run_info = {"cxrlabel_version": __version__, "lang": lang, "label_set": label_set.name, "input": str(reports),
                 **options}
