@@ -24,7 +24,7 @@ import catalogue
 from cxrlabel import labelsets
 from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet
-from cxrlabel.types import ReadError, Report, ReportResult
+from cxrlabel.types import LabelError, Report, ReportResult
 
 parsers = catalogue.create("cxrlabel", "parsers", entry_points=True)
 labelers = catalogue.create("cxrlabel", "labelers", entry_points=True)
@@ -38,7 +38,7 @@ class Labeler(Protocol):
 
     label_set: LabelSet
 
-    def label_batch(self, reports: list[Report]) -> list[ReportResult | ReadError]: ...
+    def label_batch(self, reports: list[Report]) -> list[ReportResult | LabelError]: ...
 
 
 def _imported_on_first_use(target: str) -> Callable[..., Any]:

@@ -13,7 +13,7 @@ from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet
 from cxrlabel.parallel import batches, bounded_imap
 from cxrlabel.registry import Labeler, create_labeler
-from cxrlabel.types import ReadError, Report, ReportResult
+from cxrlabel.types import LabelError, ReadError, RecordError, Report, ReportResult
 
 # Failures of the set-up (rules, models, files), not of one record: they stop the run.
 SETUP_ERRORS = (UserError, OSError, ImportError, yaml.YAMLError)
@@ -36,7 +36,7 @@ def _init_worker(lang: str, label_set: LabelSet, options: dict) -> None:
         _worker_setup_error = UserError(f"the labeler cannot start: {type(exc).__name__}: {' '.join(str(exc).split())}")
 
 
-def _label_in_worker(batch: list[Report | ReadError]) -> list[ReportResult | ReadError]:
+def _label_in_worker(batch: list[Report | ReadError]) -> list[ReportResult | RecordError]:
     if _worker_setup_error is not None:
         raise _worker_setup_error
     assert _worker_labeler is not None
@@ -48,17 +48,17 @@ def _failure_reason(exc: Exception) -> str:
     return f"labelling failed: {type(exc).__name__}: {message[0] if message else ''}"[:REASON_CHARS]
 
 
-def _label_one(labeler: Labeler, report: Report) -> ReportResult | ReadError:
+def _label_one(labeler: Labeler, report: Report) -> ReportResult | RecordError:
     try:
         (result,) = labeler.label_batch([report])
     except SETUP_ERRORS:
         raise
     except Exception as exc:  # a failure on this record: it goes to errors.csv, the run goes on
-        return ReadError(report.id, _failure_reason(exc), report.source)
+        return LabelError(report.id, _failure_reason(exc), report.source)
     return result
 
 
-def label_reports(labeler: Labeler, reports: list[Report]) -> list[ReportResult | ReadError]:
+def label_reports(labeler: Labeler, reports: list[Report]) -> list[ReportResult | RecordError]:
     """Label a batch; when it raises, label its reports one by one so only the failing ones become errors."""
     try:
         return labeler.label_batch(reports)
@@ -68,7 +68,7 @@ def label_reports(labeler: Labeler, reports: list[Report]) -> list[ReportResult 
         return [_label_one(labeler, report) for report in reports]
 
 
-def label_mixed_batch(labeler: Labeler, batch: list[Report | ReadError]) -> list[ReportResult | ReadError]:
+def label_mixed_batch(labeler: Labeler, batch: list[Report | ReadError]) -> list[ReportResult | RecordError]:
     """Label the Reports of a batch, passing ReadErrors through, order kept."""
     reports = [item for item in batch if isinstance(item, Report)]
     results = iter(label_reports(labeler, reports)) if reports else iter(())
@@ -76,7 +76,7 @@ def label_mixed_batch(labeler: Labeler, batch: list[Report | ReadError]) -> list
 
 
 def run_batches(items: Iterable[Report | ReadError], lang: str, label_set: LabelSet, options: dict,
-                workers: int = 1, batch_size: int = 64) -> Iterator[list[ReportResult | ReadError]]:
+                workers: int = 1, batch_size: int = 64) -> Iterator[list[ReportResult | RecordError]]:
     """Yield, per batch of input items and in input order, one result or error per item."""
     if workers <= 1:
         labeler = create_labeler(lang, label_set, **options)
@@ -90,7 +90,7 @@ def run_batches(items: Iterable[Report | ReadError], lang: str, label_set: Label
 
 
 def run_labeler(items: Iterable[Report | ReadError], lang: str, label_set: LabelSet, options: dict,
-                workers: int = 1, batch_size: int = 64) -> Iterator[ReportResult | ReadError]:
+                workers: int = 1, batch_size: int = 64) -> Iterator[ReportResult | RecordError]:
     """Yield one result or error per input item, in input order."""
     for results in run_batches(items, lang, label_set, options, workers=workers, batch_size=batch_size):
         yield from results

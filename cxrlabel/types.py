@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 
 
@@ -33,20 +33,32 @@ class Report:
 
 
 @dataclass
-class ReadError:
-    """An input record that could not be turned into a Report."""
+class RecordError:
+    """An input record that yields no labels, and why: one row of errors.csv."""
 
     id: str
     reason: str
     source: str = ""
 
 
+class ReadError(RecordError):
+    """A record the reader could not turn into a Report (unreadable, empty, duplicate id ...)."""
+
+
+class LabelError(RecordError):
+    """A Report the labeler refused (wrong language, no section to read) or failed on."""
+
+
 @dataclass
 class Mention:
-    """One finding mention with the state decided for it and the rule that decided."""
+    """One finding mention with the state decided for it and the rule that decided.
+
+    `finding` is what the mention names: a vocabulary finding in English (it counts towards every label
+    of the label set that lists it), the label itself in Chinese (a dong10-like cluster label or a region).
+    """
 
     report_id: str
-    label: str
+    finding: str
     section: str
     sentence: str
     start: int
@@ -56,9 +68,8 @@ class Mention:
     rule_id: str
 
     def to_json(self) -> dict:
-        return {"report_id": self.report_id, "label": self.label, "section": self.section, "sentence": self.sentence,
-                "start": self.start, "end": self.end, "text": self.text, "state": self.state.value,
-                "rule_id": self.rule_id}
+        """The mentions.jsonl record: the fields in order, the state by its name."""
+        return {**asdict(self), "state": self.state.value}
 
 
 @dataclass

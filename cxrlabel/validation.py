@@ -16,7 +16,7 @@ from cxrlabel.metrics import macro_average, micro_average, score_labels
 from cxrlabel.readers import iter_reports
 from cxrlabel.registry import DEFAULT_LABEL_SETS
 from cxrlabel.runner import run_labeler
-from cxrlabel.types import ReadError, ReportResult, State
+from cxrlabel.types import RecordError, ReportResult, State
 
 OPENI_DIR = Path(__file__).parent / "data" / "openi"
 GOLD_ID_COLUMNS = ("filename", "id", "uid", "report_id")
@@ -90,10 +90,10 @@ def run_validation(
         reports = reports or gold_path
     gold_rows, names = read_gold(gold_path, label_set)
     results: dict[str, ReportResult] = {}
-    failures: list[ReadError] = []
+    failures: list[RecordError] = []
     wanted = (item for item in iter_reports(reports) if item.id in gold_rows)
     for item in run_labeler(wanted, lang, label_set, options, workers=workers):
-        if isinstance(item, ReadError):
+        if isinstance(item, RecordError):
             failures.append(item)
         else:
             results[item.report_id] = item
@@ -159,9 +159,9 @@ def write_error_analysis(path: Path, ids: list[str], names: list[str], gold: np.
             for column, name in enumerate(names):
                 if gold[row, column] == pred[row, column]:
                     continue
-                mentions = [m for m in results[report_id].mentions if m.label in findings[name]]
+                mentions = [m for m in results[report_id].mentions if m.finding in findings[name]]
                 if not findings[name] - {name}:  # derived label (normal): show every non-negated mention
                     mentions = [m for m in results[report_id].mentions if m.state != State.NEGATIVE]
-                evidence = " | ".join(f"[{m.state.value}:{m.rule_id}] {m.label}: {m.sentence}" for m in mentions)
+                evidence = " | ".join(f"[{m.state.value}:{m.rule_id}] {m.finding}: {m.sentence}" for m in mentions)
                 writer.writerow([report_id, name, int(gold[row, column]), int(pred[row, column]),
                                  "FP" if pred[row, column] else "FN", evidence or "(no mention)"])

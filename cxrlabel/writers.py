@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from cxrlabel.errors import UserError
-from cxrlabel.types import ReadError, ReportResult
+from cxrlabel.types import RecordError, ReportResult
 
 PARTIAL_DIR = ".mine-partial"
 STREAMS = ("labels.csv", "mentions.jsonl", "errors.csv")
@@ -119,8 +119,8 @@ class OutputWriter:
             raise UserError(f"{self.work}: holds files that cxrlabel did not write; move them away") from exc
 
     # -- writing -------------------------------------------------------------------------------------------
-    def add(self, item: ReportResult | ReadError) -> None:
-        if isinstance(item, ReadError):
+    def add(self, item: ReportResult | RecordError) -> None:
+        if isinstance(item, RecordError):
             self.failed += 1
             self._errors.writerow([item.id, item.source, item.reason])
             return

@@ -101,12 +101,12 @@ def test_batch_keeps_order_and_only_mention_sentences_are_parsed(en_labeler):
 
 def test_a_chinese_report_is_refused_not_labelled_normal(en_labeler):
     """A Chinese report mined with --lang en goes to errors.csv instead of being labelled normal."""
-    from cxrlabel.types import ReadError
+    from cxrlabel.types import LabelError
 
     reports = [Report(id="zh", text="两肺纹理增多，心影不大。"),
                Report(id="mixed", text="CT示两肺纹理增多，心影不大，未见胸腔积液。"),
                Report(id="en", text="No pleural effusion. 正常")]
     zh, mixed, en = en_labeler.label_batch(reports)
-    assert isinstance(zh, ReadError) and zh.reason.startswith("no English text")
-    assert isinstance(mixed, ReadError) and mixed.reason.startswith("not an English report")
+    assert isinstance(zh, LabelError) and zh.reason.startswith("no English text")
+    assert isinstance(mixed, LabelError) and mixed.reason.startswith("not an English report")
     assert en.labels["Effusion"].value == "negative"

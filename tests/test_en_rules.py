@@ -65,7 +65,7 @@ CASES = [
 @pytest.mark.parametrize(("sentence", "finding", "state", "rule_id"), CASES)
 def test_sentence_decisions(en_labeler, sentence, finding, state, rule_id):
     result = en_labeler.label_batch([Report(id="r", text=sentence)])[0]
-    decided = {(m.label, m.state, m.rule_id) for m in result.mentions if m.label == finding}
+    decided = {(m.finding, m.state, m.rule_id) for m in result.mentions if m.finding == finding}
     assert decided == {(finding, state, rule_id)}
 
 

@@ -24,7 +24,7 @@ from cxrlabel.labelsets import load_label_set
 from cxrlabel.registry import create_labeler
 from cxrlabel.resources import rules_dir
 from cxrlabel.runner import label_mixed_batch
-from cxrlabel.types import ReadError, Report, ReportResult
+from cxrlabel.types import LabelError, ReadError, Report, ReportResult
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENI = Path(cxrlabel.__file__).parent / "data" / "openi" / "reports_dev.csv"
@@ -218,7 +218,7 @@ class FailsOn:
         self.label_set = self.inner.label_set
         self.report_id = report_id
 
-    def label_batch(self, reports: list[Report]) -> list[ReportResult | ReadError]:
+    def label_batch(self, reports: list[Report]) -> list[ReportResult | LabelError]:
         if any(report.id == self.report_id for report in reports):
             raise ValueError("injected fault")
         return self.inner.label_batch(reports)
@@ -233,7 +233,7 @@ def test_failing_record_is_isolated_within_its_batch():
     clean = label_mixed_batch(FailsOn("none"), batch)
     faulty = label_mixed_batch(FailsOn(reports[7].id), batch)
     assert len(faulty) == len(batch)
-    assert isinstance(faulty[8], ReadError) and faulty[8].id == reports[7].id
+    assert isinstance(faulty[8], LabelError) and faulty[8].id == reports[7].id
     assert faulty[8].reason == "labelling failed: ValueError: injected fault" and faulty[8].source == reports[7].source
     assert [r for n, r in enumerate(faulty) if n != 8] == [r for n, r in enumerate(clean) if n != 8]
 

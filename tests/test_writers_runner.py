@@ -11,7 +11,7 @@ from cxrlabel.labelsets import load_label_set
 from cxrlabel.mining import mine_reports
 from cxrlabel.readers import iter_reports
 from cxrlabel.runner import run_labeler
-from cxrlabel.types import Mention, ReadError, ReportResult, State
+from cxrlabel.types import Mention, ReadError, RecordError, ReportResult, State
 from cxrlabel.writers import OutputWriter
 
 OPENI = Path(cxrlabel.__file__).parent / "data" / "openi" / "reports_dev.csv"
@@ -35,7 +35,7 @@ def test_writers(tmp_path):
                                                  ["r1", "1", "-1", "0"], ["r3", "", "", "0"]]
     assert read_csv(tmp_path / "errors.csv") == [["id", "source", "reason"], ["r2", "r2.txt", "empty report"]]
     (line,) = (tmp_path / "mentions.jsonl").read_text().splitlines()
-    assert json.loads(line) == {"report_id": "r1", "label": "pleural_effusion", "section": "findings",
+    assert json.loads(line) == {"report_id": "r1", "finding": "pleural_effusion", "section": "findings",
                                 "sentence": "There is a small right pleural effusion.", "start": 25, "end": 41,
                                 "text": "pleural effusion", "state": "positive", "rule_id": "default.positive"}
     on_disk = json.loads((tmp_path / "summary.json").read_text())
@@ -66,7 +66,7 @@ def test_runner_two_workers_equals_one(openi_folder):
     def run(workers):
         items = iter_reports(openi_folder)
         return [
-            (r.id, "error", r.reason) if isinstance(r, ReadError)
+            (r.id, "error", r.reason) if isinstance(r, RecordError)
             else (r.report_id, {k: v.value for k, v in r.labels.items()}, [m.to_json() for m in r.mentions])
             for r in run_labeler(items, "en", label_set, {"parser": "spacy"}, workers=workers, batch_size=4)
         ]

@@ -186,7 +186,7 @@ def test_regions_route_by_subject_and_read_synonyms():
     assert positives(regions("右侧第五肋骨骨折，胸廓对称。")) == {"thorax"}
     mentions = ChineseLabeler(load_label_set("regions5")).label_batch(
         [Report(id="r", text="", sections={"findings": "心影增大。"})])[0].mentions
-    assert mentions[0].label == "heart" and mentions[0].sentence == "心影增大" and mentions[0].rule_id
+    assert mentions[0].finding == "heart" and mentions[0].sentence == "心影增大" and mentions[0].rule_id
 
 
 def test_txt_reports_with_headers_in_utf8_and_gbk(tmp_path):

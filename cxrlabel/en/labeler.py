@@ -15,7 +15,7 @@ from cxrlabel.en.sentences import split_sentences
 from cxrlabel.en.vocabulary import Finding, VocabularyMatch, find_mentions, load_vocabulary
 from cxrlabel.labelsets import LabelSet
 from cxrlabel.registry import parser_class
-from cxrlabel.types import Mention, ReadError, Report, ReportResult, State
+from cxrlabel.types import LabelError, Mention, Report, ReportResult, State
 
 CACHE_SIZE = 200_000
 LATIN_LETTER = re.compile(r"[A-Za-z]")
@@ -106,7 +106,7 @@ class EnglishLabeler:
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
 
-    def label_batch(self, reports: list[Report]) -> list[ReportResult | ReadError]:
+    def label_batch(self, reports: list[Report]) -> list[ReportResult | LabelError]:
         refused = {index: reason for index, report in enumerate(reports)
                    if (reason := not_english(report.text or " ".join(report.sections.values())))}
         located = []  # (report index, section name, sentence text)
@@ -125,7 +125,7 @@ class EnglishLabeler:
                             decision.match.end, decision.match.text, decision.state, decision.rule_id)
                 )
         return [
-            ReadError(report.id, refused[index], report.source) if index in refused else self._result(report, found)
+            LabelError(report.id, refused[index], report.source) if index in refused else self._result(report, found)
             for index, (report, found) in enumerate(zip(reports, mentions, strict=True))
         ]
 
@@ -133,9 +133,9 @@ class EnglishLabeler:
         by_label: dict[str, list[State]] = {}
         abnormal_seen = False
         for mention in mentions:
-            for label in self.finding_labels.get(mention.label, []):
+            for label in self.finding_labels.get(mention.finding, []):
                 by_label.setdefault(label, []).append(mention.state)
-            if mention.label in self.abnormal and mention.state != State.NEGATIVE:
+            if mention.finding in self.abnormal and mention.state != State.NEGATIVE:
                 abnormal_seen = True
         labels: dict[str, State] = {}
         for spec in self.label_set.labels:

@@ -75,7 +75,7 @@ def _region_table(sentence: str, console: Console) -> None:
 def deciding_mention(result: ReportResult, label: str) -> Mention | None:
     """The mention that set a label's state: the first one in the label's final state."""
     state = result.labels.get(label)
-    return next((m for m in result.mentions if m.label == label and m.state == state), None)
+    return next((m for m in result.mentions if m.finding == label and m.state == state), None)
 
 
 def _summary(result: ReportResult, label_set: LabelSet, console: Console) -> None:

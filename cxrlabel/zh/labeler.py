@@ -8,7 +8,7 @@ from pathlib import Path
 from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet
 from cxrlabel.resources import load_yaml
-from cxrlabel.types import Mention, ReadError, Report, ReportResult, State
+from cxrlabel.types import LabelError, Mention, Report, ReportResult, State
 from cxrlabel.zh.cues import clause_state, negation_split
 from cxrlabel.zh.dong import Assignment, assign_all, load_exemplars
 from cxrlabel.zh.regions import decide_regions
@@ -58,16 +58,16 @@ class ChineseLabeler:
             return sections.get("findings", "")
         return sections.get("diagnosis") or sections.get("findings", "")
 
-    def label_batch(self, reports: list[Report]) -> list[ReportResult | ReadError]:
-        results: list[ReportResult | ReadError] = []
+    def label_batch(self, reports: list[Report]) -> list[ReportResult | LabelError]:
+        results: list[ReportResult | LabelError] = []
         for report in reports:
             text = self.section_text(find_sections(report))
             if self.label_set.method == "regions" and not text:
-                results.append(ReadError(report.id, "no findings (影像所见) section", report.source))
+                results.append(LabelError(report.id, "no findings (影像所见) section", report.source))
                 continue
             if not CJK.search(text):
                 # labelling it would call it normal: more likely a wrong encoding or --lang
-                results.append(ReadError(report.id, "no Chinese text (wrong encoding or not a Chinese report?)",
+                results.append(LabelError(report.id, "no Chinese text (wrong encoding or not a Chinese report?)",
                                          report.source))
                 continue
             results.append(self._regions(report.id, text) if self.label_set.method == "regions"
