@@ -188,9 +188,10 @@ def rules_lint(
         fail(f"{len(problems)} problem(s)", code=1)
     typer.echo("rules: OK")
 
+from cxrlabel.extras import needs_extra  # noqa: E402
 from cxrlabel.zh.cluster_command import cluster  # noqa: E402
 
-app.command()(cluster)
+app.command()(needs_extra("zh", "cxrlabel cluster")(cluster))
 from cxrlabel.imageset.build_command import build  # noqa: E402
 
-app.command()(build)
+app.command()(needs_extra("build", "cxrlabel build")(build))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cxrlabel.errors import UserError
+from cxrlabel.extras import needs_extra
 
 app = typer.Typer(help="Train and evaluate multi-label chest X-ray classifiers on datasets built by `cxrlabel build`.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -19,6 +20,7 @@ def _fail(exc: UserError) -> None:
 
 
 @app.command()
+@needs_extra("train", "cxrtrain fit")
 def fit(
     ctx: typer.Context,
     dataset: Annotated[Path, typer.Argument(help="Dataset folder written by `cxrlabel build` (with images).")],
@@ -104,6 +106,7 @@ def fit(
 
 
 @app.command()
+@needs_extra("train", "cxrtrain evaluate")
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run folder of `cxrtrain fit`.")],
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
@@ -172,6 +175,7 @@ def evaluate(
 
 
 @app.command()
+@needs_extra("train", "cxrtrain heatmap")
 def heatmap(
     run: Annotated[Path, typer.Argument(help="Run folder of `cxrtrain fit`.")],
     target: Annotated[str, typer.Argument(help="An image file or folder (PNG/JPEG/DICOM), or a split name.")],
