@@ -18,7 +18,10 @@ from cxrlabel.errors import UserError
 from cxrlabel.textclean import clean_text
 from cxrlabel.types import ReadError, Report
 
-ID_COLUMNS = ("id", "uid", "report_id", "study_id", "accession", "filename")
+# The report id column of a table is the first of these it has, case and surrounding spaces ignored (most specific
+# first). One list for report tables (`mine`), gold files (`validate`) and image manifests (`build`, which skips
+# `filename`: there it names the image).
+REPORT_ID_COLUMNS = ("report_id", "id", "uid", "accession", "accession_number", "study_id", "study", "filename")
 # Columns recognised as report sections, in reading order; values are canonical section names.
 SECTION_COLUMNS = {
     "findings": "findings",
@@ -97,6 +100,12 @@ def _open_text(path: Path) -> tuple[Detected, TextIO]:
     return detected, open(path, encoding=detected.encoding, errors="replace", newline="")
 
 
+def find_column(columns: Sequence[str], choices: Sequence[str]) -> str | None:
+    """The first of `choices` among `columns` (case and surrounding spaces ignored), as the header spells it."""
+    lowered = {c.strip().lower(): c for c in columns}
+    return next((lowered[choice] for choice in choices if choice in lowered), None)
+
+
 def _pick_columns(
     columns: Sequence[str], id_column: str | None, text_columns: Sequence[str] | None, where: str
 ) -> tuple[str, list[str]]:
@@ -106,13 +115,13 @@ def _pick_columns(
             raise UserError(f"{where}: no id column {id_column!r} (columns: {', '.join(columns)})")
         chosen_id = id_column
     else:
-        found = [lowered[c] for c in ID_COLUMNS if c in lowered]
-        if not found:
+        found = find_column(columns, REPORT_ID_COLUMNS)
+        if found is None:
             raise UserError(
                 f"{where}: cannot tell which column is the report id; name it with --id-column "
                 f"(columns: {', '.join(columns)})"
             )
-        chosen_id = found[0]
+        chosen_id = found
     if text_columns:
         missing = [c for c in text_columns if c not in columns]
         if missing:

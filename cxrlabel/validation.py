@@ -13,13 +13,12 @@ from rich.table import Table
 from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet, load_label_set
 from cxrlabel.metrics import macro_average, micro_average, score_labels
-from cxrlabel.readers import iter_reports
+from cxrlabel.readers import REPORT_ID_COLUMNS, find_column, iter_reports
 from cxrlabel.registry import DEFAULT_LABEL_SETS
 from cxrlabel.runner import run_labeler
 from cxrlabel.types import RecordError, ReportResult, State
 
 OPENI_DIR = Path(__file__).parent / "data" / "openi"
-GOLD_ID_COLUMNS = ("filename", "id", "uid", "report_id")
 # ChestX-ray8 (Wang et al., CVPR 2017) Table 2 comparison: 8 findings + normal.
 CHESTXRAY8_LABELS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
                      "Pneumothorax", "normal"]
@@ -33,7 +32,7 @@ METAMAP_TOTAL = (0.84, 0.88, 0.86)
 
 def _gold_id(row: dict, column: str) -> str:
     value = str(row[column]).strip()
-    return value[3:] if column == "filename" and value.upper().startswith("CXR") else value
+    return value[3:] if column.strip().lower() == "filename" and value.upper().startswith("CXR") else value
 
 
 def read_gold(path: Path, label_set: LabelSet) -> tuple[dict[str, dict[str, int]], list[str]]:
@@ -43,9 +42,9 @@ def read_gold(path: Path, label_set: LabelSet) -> tuple[dict[str, dict[str, int]
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         columns = reader.fieldnames or []
-        id_column = next((c for c in GOLD_ID_COLUMNS if c in columns), None)
+        id_column = find_column(columns, REPORT_ID_COLUMNS)
         if id_column is None:
-            raise UserError(f"{path}: gold needs an id column ({' or '.join(GOLD_ID_COLUMNS)})")
+            raise UserError(f"{path}:1: gold needs an id column ({' or '.join(REPORT_ID_COLUMNS)})")
         names = [n for n in label_set.names if n in columns]
         if not names:
             raise UserError(

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cxrlabel.imageset.pairing import PATH_COLUMNS, PATIENT_COLUMNS, REPORT_COLUMNS, VIEW_COLUMNS, ImageRef, find_column
 from cxrlabel.errors import UserError
+from cxrlabel.imageset.pairing import PATH_COLUMNS, PATIENT_COLUMNS, REPORT_COLUMNS, VIEW_COLUMNS, ImageRef
+from cxrlabel.readers import find_column
 
 SOURCES = ("auto", "mined", "openi", "nih", "chexpert", "mimic", "table")  # openi: mined + projections.csv
 UNCERTAIN_POLICIES = ("ignore", "zeros", "ones")
@@ -256,7 +257,7 @@ def load_table(path: Path, splits: dict[str, str], split_files: str, uncertain: 
         raise UserError(f"{path}:1: no image path column ({', '.join(PATH_COLUMNS)})")
     patient, view = find_column(columns, PATIENT_COLUMNS), find_column(columns, VIEW_COLUMNS)
     split, joined = find_column(columns, SPLIT_COLUMNS), find_column(columns, LABEL_LIST_COLUMNS)
-    report = find_column(columns, tuple(c for c in REPORT_COLUMNS if c not in PATH_COLUMNS))
+    report = find_column(columns, REPORT_COLUMNS)
     rows = list(_rows(path))
     if joined:
         names = sorted({part.strip() for _, row in rows for part in row[joined].split("|") if part.strip()})

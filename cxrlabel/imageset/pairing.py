@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from cxrlabel.imageset.images import NOT_AN_IMAGE, RASTER_SUFFIXES, looks_like_dicom, read_dataset, view_from_code
 from cxrlabel.errors import UserError
+from cxrlabel.imageset.images import NOT_AN_IMAGE, RASTER_SUFFIXES, looks_like_dicom, read_dataset, view_from_code
+from cxrlabel.readers import REPORT_ID_COLUMNS, find_column
 
-REPORT_COLUMNS = ("report_id", "uid", "id", "accession", "accession_number", "study_id", "study")
 PATH_COLUMNS = ("path", "filename", "file", "image", "image_path", "file_name", "image_filename", "image index")
+REPORT_COLUMNS = tuple(c for c in REPORT_ID_COLUMNS if c not in PATH_COLUMNS)  # `filename` is an image here
 VIEW_COLUMNS = ("view", "projection", "view_position", "viewposition")
 PATIENT_COLUMNS = ("patient_id", "patient", "subject_id", "subject")
 IMAGE_SUFFIXES = (*RASTER_SUFFIXES, ".dcm", ".dicom")
@@ -27,12 +28,6 @@ class ImageRef:
     view: str = ""
     patient: str = ""
     split: str = ""  # train / validation / test when the source gives it; "" = split by patient
-
-
-def find_column(columns: list[str], choices: tuple[str, ...]) -> str | None:
-    """The first of `choices` among `columns` (case and surrounding spaces ignored), as the header spells it."""
-    lowered = {c.strip().lower(): c for c in columns}
-    return next((lowered[choice] for choice in choices if choice in lowered), None)
 
 
 def _column(columns: list[str], choices: tuple[str, ...], what: str, where: Path, required: bool = True) -> str | None:
