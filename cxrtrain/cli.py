@@ -53,6 +53,8 @@ def fit(
         help="Re-sample so each label is ≥ this share of drawn images (Dong et al.: 0.03); 0 = off.")] = 0.0,
     resize: Annotated[int, typer.Option(min=1, help="Resize (square) before cropping.")] = 256,
     crop: Annotated[int, typer.Option(min=1, help="Random crop (train) / centre crop (validation) size.")] = 224,
+    flip: Annotated[bool, typer.Option(help="Flip training crops left-right at random (CheXNet's augmentation).")
+                    ] = False,
     workers: Annotated[int, typer.Option(min=0, help="DataLoader worker processes (per GPU).")] = 0,
     seed: Annotated[int, typer.Option()] = 0,
     compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = False,
@@ -84,13 +86,13 @@ def fit(
              "epochs": epochs, "batch_size": batch_size, "accumulate": accumulate, "patience": patience,
              "min_share": min_share, "seed": seed, "workers": workers, "compile": compile_model,
              "max_steps": max_steps, "min_positives": min_positives, "resize": resize, "crop": crop,
-             "test_crops": "center"}
+             "flip": flip, "test_crops": "center"}
     explicit = {name for name in ctx.params if ctx.get_parameter_source(name).name in ("COMMANDLINE", "ENVIRONMENT")}
     try:
         settings = apply_recipe(recipe, given, explicit)
     except UserError as exc:
         _fail(exc)
-    prep = Preprocessing(**{key: settings.pop(key) for key in ("resize", "crop", "test_crops")})
+    prep = Preprocessing(**{key: settings.pop(key) for key in ("resize", "crop", "test_crops", "flip")})
     config = TrainConfig(**settings, recipe=recipe or "", prep=prep)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn()) as progress:
