@@ -37,6 +37,7 @@ class Preprocessing:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     test_crops: str = "center"  # center | five
+    flip: bool = False  # random horizontal flip of training crops (CheXNet's augmentation)
 
 
 def load_splits(path: str):
@@ -211,7 +212,8 @@ class ChestXrayDataset(Dataset):
     """Rows {"image": PIL image, "labels": positive label indices} (a `datasets` split or any sequence of them)
     → (grey float16 crop, multi-hot float target), or a `SkippedRow` when the row's image cannot be decoded.
 
-    train: random crop (1, crop, crop); eval: centre crop, or five crops (5, 1, crop, crop) that are averaged.
+    train: random crop (1, crop, crop), flipped left-right half the time with `prep.flip`; eval: centre crop, or
+    five crops (5, 1, crop, crop) that are averaged.
     `name` is the split's name, used with the split's report_id / source_path columns to name skipped rows.
     """
 
@@ -236,6 +238,8 @@ class ChestXrayDataset(Dataset):
                               f"{exc.__class__.__name__}: {short(exc)}")
         if self.train:
             tensor = random_crop(tensor, self.prep.crop)
+            if self.prep.flip and bool(torch.rand(()) < 0.5):
+                tensor = tensor.flip(-1)
         elif self.prep.test_crops == "five":
             tensor = five_crops(tensor, self.prep.crop)
         else:
