@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cxrlabel import schema
 from cxrlabel.errors import UserError
-from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel.resources import read_yaml, rules_path
+from cxrlabel.schema import NORMAL_RULED_OUT_BY, LabelSetFile
 
 NORMAL = "normal"
-NORMAL_RULED_OUT_BY_DEFAULT = {"en": ("positive", "uncertain"), "zh": ("positive",)}
-RULING_OUT_STATES = ("positive", "uncertain")
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ class LabelSpec:
     name: str
     findings: tuple[str, ...] = ()
     description: str = ""
-    derived: str = ""  # "normal": positive when nothing abnormal is positive or uncertain
+    derived: str = ""  # "normal": positive when no other label is in a state of `normal_ruled_out_by`
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class LabelSet:
     lang: str
     labels: tuple[LabelSpec, ...]
     method: str = ""  # how a language labels it, e.g. "clusters" or "regions" for Chinese
-    normal_ruled_out_by: tuple[str, ...] = ("positive", "uncertain")  # states of another label that rule out normal
+    normal_ruled_out_by: tuple[str, ...] = NORMAL_RULED_OUT_BY["en"]  # states of another label that rule out normal
     path: Path = field(compare=False, default=Path())
 
     @property
@@ -53,40 +52,13 @@ def load_label_set(name_or_path: str) -> LabelSet:
             f"unknown label set {name_or_path!r}: choose one of {', '.join(available_label_sets())} "
             "or give a path to a .yml file"
         )
-    data = load_yaml(path)
-    try:
-        labels = tuple(
-            LabelSpec(
-                name=str(item["name"]),
-                findings=tuple(str(finding) for finding in item.get("findings") or ()),
-                description=str(item.get("description", "")),
-                derived=str(item.get("derived", "")),
-            )
-            for item in data["labels"]
-        )
-        lang = str(data["lang"])
-        ruled_out_by = tuple(str(state) for state in data.get("normal_ruled_out_by")
-                             or NORMAL_RULED_OUT_BY_DEFAULT.get(lang, RULING_OUT_STATES))
-        label_set = LabelSet(name=str(data["name"]), lang=lang, labels=labels,
-                             method=str(data.get("method", "")), normal_ruled_out_by=ruled_out_by, path=path)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise UserError(f"{path}:1: label set needs name, lang and labels[].name ({exc})") from None
-    unknown_states = set(label_set.normal_ruled_out_by) - set(RULING_OUT_STATES)
-    if unknown_states:
-        raise UserError(f"{path}:1: normal_ruled_out_by takes {' / '.join(RULING_OUT_STATES)}, "
-                        f"not {', '.join(sorted(unknown_states))}")
+    spec = schema.load(LabelSetFile, path)
+    labels = tuple(LabelSpec(label.name, tuple(label.findings), label.description, label.derived)
+                   for label in spec.labels)
+    label_set = LabelSet(spec.name, spec.lang, labels, spec.method, spec.ruled_out_by, path)
     if not shipped:
         check_label_set(label_set)
     return label_set
-
-
-def _line_of(path: Path, name: str) -> int:
-    """The first line naming `name` as a whole word (1 when none does)."""
-    word = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if word.search(line):
-            return number
-    return 1
 
 
 def _producible_labels(label_set: LabelSet) -> tuple[set[str], str, str]:
@@ -96,7 +68,9 @@ def _producible_labels(label_set: LabelSet) -> tuple[set[str], str, str]:
 
         return {finding.name for finding in load_vocabulary()}, "finding", "rules/en/findings/*.yml"
     if label_set.method == "regions":
-        return set(load_yaml(rules_path("zh", "regions.yml"))["regions"]), "region", "rules/zh/regions.yml"
+        from cxrlabel.zh.regions import load_regions
+
+        return {region.name for region in load_regions()[0]}, "region", "rules/zh/regions.yml"
     if label_set.method == "clusters":
         from cxrlabel.zh.dong import default_mapping, load_exemplars
         from cxrlabel.zh.labeler import mapping_path
@@ -114,14 +88,18 @@ def check_label_set(label_set: LabelSet) -> None:
     known, kind, where = _producible_labels(label_set)
     if not kind:
         return  # the labeler reports a method it does not know
-    for label in label_set.labels:
+    document = read_yaml(label_set.path)
+    for index, label in enumerate(label_set.labels):
         if label.derived:
             continue
-        wanted = label.findings if label_set.lang == "en" else (label.name,)
-        if label_set.lang == "en" and not wanted:
-            raise UserError(f"{label_set.path}:{_line_of(label_set.path, label.name)}: label {label.name!r} names "
+        if label_set.lang == "en" and not label.findings:
+            raise UserError(f"{label_set.path}:{document.line(('labels', index))}: label {label.name!r} names "
                             f"no findings (add findings: [...] or derived: normal)")
-        for name in wanted:
+        if label_set.lang == "en":
+            wanted = [(("labels", index, "findings", number), name) for number, name in enumerate(label.findings)]
+        else:
+            wanted = [(("labels", index, "name"), label.name)]
+        for location, name in wanted:
             if name not in known:
-                raise UserError(f"{label_set.path}:{_line_of(label_set.path, name)}: label {label.name!r} names "
+                raise UserError(f"{label_set.path}:{document.line(location)}: label {label.name!r} names "
                                 f"unknown {kind} {name!r} (the {kind}s of {where}: {', '.join(sorted(known))})")

@@ -1,133 +1,105 @@
-"""`cxrlabel rules lint`: check every rule, vocabulary, section and label-set file, with file:line messages."""
+"""`cxrlabel rules lint`: check every rule, vocabulary, section and label-set file, with file:line messages.
+
+Each file is validated against its kind in cxrlabel/schema.py, the models the loaders use, so the lint and a
+run give the same verdict on a file; then the checks that need several files: phrases claimed by two findings,
+rule ids used twice, rules without examples, label sets naming unknown findings, the Chinese consistency checks.
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from cxrlabel import schema
 from cxrlabel.en.rules import load_rule_file
 from cxrlabel.errors import UserError
-from cxrlabel.resources import load_yaml
+from cxrlabel.resources import read_yaml
 from cxrlabel.resources import rules_dir as installed_rules_dir
+from cxrlabel.schema import ClusterMapping, FindingFile, LabelSetFile, RuleFile, RuleModel
 from cxrlabel.zh.rulecheck import check_rules
 
-FINDING_KEYS = {"name", "cuis", "phrases", "regex", "exclude", "exclude_regex", "abnormal"}
-LABELSET_KEYS = {"name", "lang", "labels", "description", "method", "mapping", "normal_ruled_out_by"}
-LABEL_KEYS = {"name", "findings", "derived", "description"}
+
+def _validate(root: Path, problems: list[str]) -> dict[Path, RuleModel]:
+    """Every YAML file under `root` checked against its kind; the valid ones, read."""
+    valid: dict[Path, RuleModel] = {}
+    for path in sorted(root.rglob("*.y*ml")):
+        model = schema.kind_of(path, root)
+        if model is None:
+            try:
+                read_yaml(path)  # a file of no kind must still be valid YAML
+            except UserError as exc:
+                problems.append(str(exc))
+            continue
+        found = schema.problems(model, path)
+        problems += found
+        if not found:
+            valid[path] = schema.load(model, path)
+    return valid
 
 
-def _line_of(text: str, needle: str) -> int:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    return 1
-
-
-def _load(path: Path, problems: list[str]) -> object | None:
-    try:
-        return load_yaml(path)
-    except UserError as exc:  # file:line: YAML error ...
-        problems.append(str(exc))
-        return None
-
-
-def _lint_findings(folder: Path, problems: list[str]) -> set[str]:
+def _lint_findings(valid: dict[Path, RuleModel], problems: list[str]) -> set[str]:
     claimed: dict[str, str] = {}
     names = set()
-    for path in sorted(folder.glob("*.yml")):
-        data = _load(path, problems)
-        if not isinstance(data, dict):
-            problems.append(f"{path}:1: a finding file must be a mapping") if data is not None else None
+    for path, finding in valid.items():
+        if not isinstance(finding, FindingFile):
             continue
-        text = path.read_text(encoding="utf-8")
-        for key in set(data) - FINDING_KEYS:
-            line = _line_of(text, key + ":")
-            problems.append(f"{path}:{line}: unknown key {key!r} (allowed: {sorted(FINDING_KEYS)})")
-        name = data.get("name")
-        if name != path.stem:
-            problems.append(f"{path}:{_line_of(text, 'name:')}: name {name!r} differs from the file name {path.stem!r}")
-        names.add(str(name))
-        if not data.get("phrases") and not data.get("regex"):
-            problems.append(f"{path}:1: no phrases and no regex")
-        for key in ("regex", "exclude_regex"):
-            for pattern in data.get(key) or []:
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    problems.append(f"{path}:{_line_of(text, pattern[:20])}: bad regex {pattern!r}: {exc}")
-        for phrase in data.get("phrases") or []:
-            key = " ".join(str(phrase).lower().split())
-            where = f"{path}:{_line_of(text, str(phrase))}"
-            if key in claimed and not claimed[key].startswith(str(path)):
+        document = read_yaml(path)
+        if finding.name != path.stem:
+            problems.append(f"{path}:{document.line(('name',))}: name {finding.name!r} differs from the file name "
+                            f"{path.stem!r}")
+        names.add(finding.name)
+        for index, phrase in enumerate(finding.phrases):
+            key = " ".join(phrase.lower().split())
+            where = f"{path}:{document.line(('phrases', index))}"
+            if key in claimed and not claimed[key].startswith(f"{path}:"):
                 problems.append(f"{where}: phrase {phrase!r} is also claimed by {claimed[key]}")
             claimed.setdefault(key, where)
     return names
 
 
-def _lint_rules(folder: Path, problems: list[str]) -> None:
+def _lint_rules(valid: dict[Path, RuleModel], problems: list[str]) -> None:
     seen: dict[str, str] = {}
-    for path in sorted(folder.glob("*.yml")):
-        try:
-            rules = load_rule_file(path)
-        except (ValueError, KeyError, TypeError, UserError) as exc:
-            problems.append(str(exc) if str(exc).startswith(str(path)) else f"{path}:1: {exc}")
+    for path, rule_file in valid.items():
+        if not isinstance(rule_file, RuleFile):
             continue
-        text = path.read_text(encoding="utf-8")
-        for rule in rules:
+        for rule in load_rule_file(path):
             if rule.id in seen:
                 problems.append(f"{rule.source}: duplicate rule id {rule.id!r} (first at {seen[rule.id]})")
             seen.setdefault(rule.id, rule.source)
             if not rule.examples:
                 problems.append(f"{rule.source}: rule {rule.id!r} has no examples (text, finding, state it decides)")
-            if any(len(path_) == 0 for path_ in rule.paths):
+            if any(len(steps) == 0 for steps in rule.paths):
                 problems.append(f"{rule.source}: rule {rule.id!r} can match an empty path (matches every mention)")
-        for match in re.finditer(r"repeat:\s*\[(\d+),\s*(\d+)\]", text):
-            low, high = int(match.group(1)), int(match.group(2))
-            if high < low or high == 0:
-                problems.append(f"{path}:{text[: match.start()].count(chr(10)) + 1}: repeat [{low}, {high}] is empty")
 
 
-def _lint_label_sets(folder: Path, findings: set[str], problems: list[str]) -> None:
-    for path in sorted(folder.glob("*.yml")):
-        data = _load(path, problems)
-        if not isinstance(data, dict):
+def _lint_label_sets(valid: dict[Path, RuleModel], findings: set[str], problems: list[str]) -> None:
+    for path, label_set in valid.items():
+        if not isinstance(label_set, LabelSetFile):
             continue
-        text = path.read_text(encoding="utf-8")
-        for key in set(data) - LABELSET_KEYS:
-            problems.append(f"{path}:{_line_of(text, key + ':')}: unknown key {key!r}")
-        names = set()
-        for label in data.get("labels") or []:
-            label_name = label.get("name") if isinstance(label, dict) else None
-            if label_name is None:
-                problems.append(f"{path}:{_line_of(text, str(label))}: every label needs a name")
-                continue
-            line = _line_of(text, str(label_name))
-            if label_name in names:
-                problems.append(f"{path}:{line}: duplicate label {label_name!r}")
-            names.add(label_name)
-            for key in set(label) - LABEL_KEYS:
-                problems.append(f"{path}:{line}: unknown label key {key!r}")
-            if data.get("lang") == "en":
-                for finding in label.get("findings") or []:
-                    if finding not in findings:
-                        problems.append(f"{path}:{line}: label {label_name!r} names unknown finding {finding!r}")
+        document = read_yaml(path)
+        if label_set.mapping:
+            mapping = path.parent / label_set.mapping
+            if not mapping.is_file():
+                problems.append(f"{path}:{document.line(('mapping',))}: mapping file {mapping} not found")
+            elif mapping not in valid:  # a mapping outside the rules folder's kinds
+                problems += schema.problems(ClusterMapping, mapping)
+        if label_set.lang != "en":
+            continue
+        for index, label in enumerate(label_set.labels):
+            for number, finding in enumerate(label.findings):
+                if finding not in findings:
+                    line = document.line(("labels", index, "findings", number))
+                    problems.append(f"{path}:{line}: label {label.name!r} names unknown finding {finding!r}")
 
 
 def lint_rules(folder: Path | None = None) -> list[str]:
     """All problems found under the rules folder (empty list: all good)."""
     root = Path(folder) if folder else installed_rules_dir()
     problems: list[str] = []
-    findings = _lint_findings(root / "en" / "findings", problems)
-    _lint_rules(root / "en" / "rules", problems)
-    _lint_label_sets(root / "labelsets", findings, problems)
-    checked = {root / "en" / "findings", root / "en" / "rules", root / "labelsets"}
-    for path in sorted(root.rglob("*.y*ml")):
-        if path.parent not in checked:
-            _load(path, problems)  # every other data file must at least be valid YAML
+    valid = _validate(root, problems)
+    findings = _lint_findings(valid, problems)
+    _lint_rules(valid, problems)
+    _lint_label_sets(valid, findings, problems)
     zh = root / "zh"
     if zh.is_dir() and not any(problem.startswith(str(zh)) for problem in problems):
-        try:
-            problems += [f"{zh}/{problem}" for problem in check_rules(root)]
-        except (KeyError, TypeError, AttributeError) as exc:
-            problems.append(f"{zh}: a Chinese rule file lacks an expected section: {exc}")
-    return problems
+        problems += [f"{zh}/{problem}" for problem in check_rules(root)]
+    return list(dict.fromkeys(problems))  # a broken cue-families file is named once, not once per rule file

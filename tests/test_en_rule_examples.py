@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from cxrlabel.en.rules import load_rule_file, load_rules
+from cxrlabel.errors import UserError
 from cxrlabel.lint import lint_rules
 from cxrlabel.resources import rules_dir
 
@@ -47,20 +48,21 @@ def test_bad_example_is_a_file_line_error(tmp_path):
     path.write_text("stage: negation\nrules:\n  - id: neg.x\n    examples:\n"
                     "      - {text: No pneumothorax., finding: pneumothorax, state: absent}\n"
                     "    path:\n      - {edge: neg, dir: out}\n")
-    with pytest.raises(ValueError, match=rf"^{path}:3 example 1: state must be one of"):
+    with pytest.raises(UserError, match=rf"^{path}:5: rules\[0\].examples\[0\].state: Input should be 'positive'"):
         load_rule_file(path)
 
 
 def test_cue_families_expand_and_unknown_family_is_an_error(tmp_path):
-    (tmp_path / "cues.yaml").write_text("families:\n  negation: 'no|not'\n")
-    path = tmp_path / "r.yml"
+    (tmp_path / "en" / "rules").mkdir(parents=True)
+    (tmp_path / "en" / "cue_families.yml").write_text("families:\n  negation: 'no|not'\n")
+    path = tmp_path / "en" / "rules" / "r.yml"
     path.write_text("stage: negation\nrules:\n  - id: neg.x\n    examples:\n"
                     "      - {text: No pneumothorax., finding: pneumothorax, state: negative}\n"
                     "    path:\n      - {edge: neg, dir: out, node: {lemma: '@negation|never'}}\n")
     (rule,) = load_rule_file(path)
     (step,) = rule.paths[0]
     assert [step.node({"lemma": word}) for word in ("no", "not", "never", "nothing")] == [True, True, True, False]
-    bad = tmp_path / "r2.yml"  # a fresh name: rule YAML is parsed once per process and path
+    bad = path.with_name("r2.yml")  # a fresh name: rule YAML is parsed once per process and path
     bad.write_text(path.read_text().replace("@negation", "@negations"))
-    with pytest.raises(ValueError, match=rf"^{bad}:3 step 1: unknown cue family @negations"):
+    with pytest.raises(UserError, match=rf"^{bad}:7: rules\[0\].path\[0\].node.lemma: unknown cue family @negations"):
         load_rule_file(bad)

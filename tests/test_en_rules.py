@@ -3,6 +3,7 @@
 import pytest
 
 from cxrlabel.en.rules import STAGES, load_rule_file, load_rules
+from cxrlabel.errors import UserError
 from cxrlabel.resources import rules_path
 from cxrlabel.types import Report, State
 
@@ -81,32 +82,35 @@ GOOD = "  - id: neg.one\n    comment: No pneumothorax.\n    path:\n      - {edge
 
 def test_unknown_rule_key_names_file_and_line(tmp_path):
     path = write_rules(tmp_path, GOOD + "  - id: neg.two\n    comment: x\n    pattern: []\n    path: []\n")
-    with pytest.raises(ValueError, match=rf"^{path}:8: unknown rule key\(s\) \['pattern'\]"):
+    with pytest.raises(UserError, match=rf"^{path}:10: rules\[1\]: unknown key 'pattern' \(allowed: id, comment"):
         load_rule_file(path)
 
 
 def test_unknown_step_and_node_keys(tmp_path):
     path = write_rules(tmp_path, GOOD + "  - id: neg.two\n    path:\n      - {edge: neg, direction: out}\n")
-    with pytest.raises(ValueError, match=rf"^{path}:8 step 1: unknown step key"):
+    with pytest.raises(UserError, match=rf"^{path}:10: rules\[1\].path\[0\]: unknown key 'direction'"):
         load_rule_file(path)
     path = write_rules(tmp_path, "  - id: neg.two\n    path:\n      - {edge: neg, node: {lema: no}}\n")
-    with pytest.raises(ValueError, match=rf"^{path}:4 step 1: unknown node key\(s\) \['lema'\]"):
+    with pytest.raises(UserError, match=rf"^{path}:6: rules\[0\].path\[0\].node: unknown key 'lema'"):
         load_rule_file(path)
 
 
 def test_bad_regex_names_file_and_line(tmp_path):
     path = write_rules(tmp_path, GOOD + GOOD.replace("neg.one", "neg.two").replace("edge: neg", "edge: 'prep_(of'"))
-    with pytest.raises(ValueError, match=rf"^{path}:8 step 1: bad regex 'prep_\(of'"):
+    with pytest.raises(UserError, match=rf"^{path}:11: rules\[1\].path\[0\].edge: bad regex 'prep_\(of'"):
         load_rule_file(path)
 
 
-def test_bad_stage_and_direction(tmp_path):
+def test_bad_stage_direction_and_repeat(tmp_path):
     path = tmp_path / "x.yml"
     path.write_text("stage: negations\nrules: []\n")
-    with pytest.raises(ValueError, match=rf"^{path}:1: stage must be one of"):
+    with pytest.raises(UserError, match=rf"^{path}:1: stage: Input should be 'affirmation', "):
         load_rule_file(path)
     path = write_rules(tmp_path, GOOD.replace("dir: out", "dir: up"))
-    with pytest.raises(ValueError, match="dir must be in or out"):
+    with pytest.raises(UserError, match=rf"^{path}:7: rules\[0\].path\[0\].dir: Input should be 'in' or 'out'"):
+        load_rule_file(path)
+    path = write_rules(tmp_path, GOOD.replace("dir: out", "repeat: [2, 1]"))
+    with pytest.raises(UserError, match=rf"^{path}:7: rules\[0\].path\[0\].repeat: repeat \[2, 1\] is empty"):
         load_rule_file(path)
 
 

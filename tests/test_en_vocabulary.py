@@ -5,6 +5,7 @@ import re
 import pytest
 
 from cxrlabel.en.vocabulary import find_mentions, load_finding, load_vocabulary, phrase_regex
+from cxrlabel.errors import UserError
 from cxrlabel.resources import rules_path
 
 
@@ -86,7 +87,7 @@ def test_chestxray14_findings_exist(vocabulary):
 def test_bad_vocabulary_file(tmp_path):
     path = tmp_path / "empty.yml"
     path.write_text("name: empty\ncuis: []\n")
-    with pytest.raises(ValueError, match="needs phrases or regex"):
+    with pytest.raises(UserError, match=rf"^{path}:1: a finding needs phrases or regex"):
         load_finding(path)
 
 

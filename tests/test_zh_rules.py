@@ -1,9 +1,15 @@
 """Consistency checks of the Chinese rule files."""
 
+import re
 import shutil
 
-from cxrlabel.resources import rules_path
+import pytest
+
+from cxrlabel.errors import UserError
+from cxrlabel.lint import lint_rules
+from cxrlabel.resources import rules_dir
 from cxrlabel.zh.rulecheck import check_mapping, check_rules
+from cxrlabel.zh.text import text_rules
 
 
 def test_shipped_chinese_rules_are_consistent():
@@ -24,8 +30,13 @@ def test_mapping_problems_are_reported(tmp_path):
     assert "'胸腔积液' is both pleural_effusion and ignore" in problems
 
 
-def test_a_typo_pattern_that_is_no_regular_expression_is_reported(tmp_path):
-    shutil.copytree(rules_path("zh"), tmp_path / "zh")
-    normalize = tmp_path / "zh" / "normalize.yml"
-    normalize.write_text(normalize.read_text(encoding="utf-8").replace("- [嗝, 膈]", "- ['[嗝', 膈]"), encoding="utf-8")
-    assert any("typo pattern '[嗝'" in problem for problem in check_rules(tmp_path))
+def test_a_typo_pattern_that_is_no_regular_expression_is_a_file_line_problem(tmp_path):
+    shutil.copytree(rules_dir(), tmp_path / "rules")
+    normalize = tmp_path / "rules" / "zh" / "normalize.yml"
+    text = normalize.read_text(encoding="utf-8").replace("- [嗝, 膈]", "- ['[嗝', 膈]")
+    normalize.write_text(text, encoding="utf-8")
+    line = text.splitlines().index("  - ['[嗝', 膈]") + 1
+    expected = f"{normalize}:{line}: typo_patterns[1][0]: bad regex '[嗝'"
+    assert [problem for problem in lint_rules(tmp_path / "rules") if "[嗝" in problem][0].startswith(expected)
+    with pytest.raises(UserError, match=re.escape(expected)):
+        text_rules(normalize.parent)

@@ -5,7 +5,9 @@ matches `edge` (regex; `*` for any), `dir: out` (anchor side is the head) or `di
 is the dependent), and lands on a node that passes the `node` test (regexes on word / lemma / pos,
 full match, case-insensitive; `not_lemma` / `not_word` reject). `repeat: [min, max]` lets a step be
 taken that many times. Rules live in rules/en/rules/*.yml, one stage per file; stages run in the
-order affirmation → uncertainty_pre → negation → uncertainty_post; the first match decides.
+order affirmation → uncertainty_pre → negation → uncertainty_post; the first match decides. `@name` in a node
+regex is a cue family of rules/en/cue_families.yml; rules/en/settings.yml sets how far a rule reaches. The
+files' keys are defined in cxrlabel/schema.py.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from pathlib import Path
 
 import networkx as nx
 
-from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel import schema
+from cxrlabel.resources import read_yaml, rules_path
+from cxrlabel.schema import NodeSpec, RuleFile, RuleSettings, RuleSpec, cue_families, rule_pattern
 from cxrlabel.types import State
 
 STAGES = {
@@ -27,10 +31,6 @@ STAGES = {
     "negation": State.NEGATIVE,
     "uncertainty_post": State.UNCERTAIN,
 }
-NODE_KEYS = {"word", "lemma", "pos", "not_word", "not_lemma"}
-STEP_KEYS = {"edge", "dir", "node", "repeat"}
-RULE_KEYS = {"id", "comment", "path", "examples"}
-EXAMPLE_KEYS = {"text", "finding", "state"}
 POSITIVE_RULE = "default.positive"
 
 
@@ -102,96 +102,33 @@ def _walk(view: GraphView, node: int, path: tuple[Step, ...], index: int, clause
     return False
 
 
-FAMILY_REFERENCE = re.compile(r"@(\w+)")
-
-
-def expand_families(value: str, families: dict[str, str], where: str) -> str:
-    """Replace each @name by its cue family's alternation (rules/en/rules/cues.yaml)."""
-    def expand(match: re.Match) -> str:
-        if match.group(1) not in families:
-            raise ValueError(f"{where}: unknown cue family @{match.group(1)}; defined: {sorted(families)}")
-        return f"(?:{families[match.group(1)]})"
-    return FAMILY_REFERENCE.sub(expand, value)
-
-
-def _regex(value: str, where: str, families: dict[str, str] | None = None) -> re.Pattern:
-    value = expand_families(value, families or {}, where)
-    try:
-        return re.compile(".*" if value == "*" else value, re.IGNORECASE)
-    except re.error as exc:
-        raise ValueError(f"{where}: bad regex {value!r}: {exc}") from exc
-
-
-def compile_node(spec: dict | None, where: str, families: dict[str, str] | None = None) -> NodeTest:
-    spec = spec or {}
-    unknown = set(spec) - NODE_KEYS
-    if unknown:
-        raise ValueError(f"{where}: unknown node key(s) {sorted(unknown)}; allowed {sorted(NODE_KEYS)}")
+def compile_node(spec: NodeSpec, families: dict[str, str]) -> NodeTest:
     tests = []
-    for key, value in spec.items():
+    for key, value in spec.model_dump(exclude_none=True).items():
         attribute = key.removeprefix("not_")
-        tests.append(("text" if attribute == "word" else attribute, _regex(str(value), where, families),
+        tests.append(("text" if attribute == "word" else attribute, rule_pattern(value, families),
                       not key.startswith("not_")))
     return NodeTest(tuple(tests))
 
 
-def compile_rule(spec: dict, stage: str, where: str, families: dict[str, str] | None = None) -> Rule:
-    unknown = set(spec) - RULE_KEYS
-    if unknown:
-        raise ValueError(f"{where}: unknown rule key(s) {sorted(unknown)}; allowed {sorted(RULE_KEYS)}")
-    if "id" not in spec or "path" not in spec:
-        raise ValueError(f"{where}: a rule needs an id and a path")
+def compile_rule(spec: RuleSpec, stage: str, where: str, families: dict[str, str]) -> Rule:
     options = []
-    for number, step in enumerate(spec["path"], start=1):
-        step_where = f"{where} step {number}"
-        if set(step) - STEP_KEYS:
-            raise ValueError(f"{step_where}: unknown step key(s) {sorted(set(step) - STEP_KEYS)}")
-        if step.get("dir", "out") not in ("in", "out"):
-            raise ValueError(f"{step_where}: dir must be in or out")
-        compiled = Step(_regex(str(step.get("edge", "*")), step_where), step.get("dir", "out") == "out",
-                        compile_node(step.get("node"), step_where, families))
-        low, high = step.get("repeat", [1, 1])
-        options.append([(compiled,) * count for count in range(int(low), int(high) + 1)])
+    for step in spec.path:
+        compiled = Step(rule_pattern(step.edge, families), step.dir == "out", compile_node(step.node, families))
+        low, high = step.repeat
+        options.append([(compiled,) * count for count in range(low, high + 1)])
     paths = tuple(sum(combo, ()) for combo in itertools.product(*options))
-    examples = tuple(compile_example(example, f"{where} example {number}")
-                     for number, example in enumerate(spec.get("examples") or [], start=1))
-    return Rule(str(spec["id"]), stage, str(spec.get("comment", "")), paths, where, examples)
-
-
-def compile_example(spec: dict, where: str) -> RuleExample:
-    if not isinstance(spec, dict) or set(spec) != EXAMPLE_KEYS:
-        raise ValueError(f"{where}: an example needs exactly the keys {sorted(EXAMPLE_KEYS)}")
-    try:
-        state = State(str(spec["state"]))
-    except ValueError as exc:
-        raise ValueError(f"{where}: state must be one of {[s.value for s in State]}") from exc
-    return RuleExample(str(spec["text"]), str(spec["finding"]), state)
-
-
-def _line_numbers(path: Path) -> list[int]:
-    """Line numbers of the `- id:` entries, for file:line messages."""
-    return [n for n, line in enumerate(path.read_text().splitlines(), start=1) if re.match(r"\s*-\s+id:", line)]
-
-
-def load_families(folder: Path) -> dict[str, str]:
-    """The cue families of a rules folder (`cues.yaml`, `families:` name → lemma alternation)."""
-    path = folder / "cues.yaml"
-    families = (load_yaml(path) or {}).get("families", {}) if path.exists() else {}
-    return {str(name): str(value) for name, value in families.items()}
+    examples = tuple(RuleExample(example.text, example.finding, example.state) for example in spec.examples)
+    return Rule(spec.id, stage, spec.comment, paths, where, examples)
 
 
 def load_rule_file(path: Path) -> list[Rule]:
-    families = load_families(path.parent)
-    data = load_yaml(path)
-    stage = data.get("stage")
-    if stage not in STAGES:
-        raise ValueError(f"{path}:1: stage must be one of {list(STAGES)}, not {stage!r}")
-    lines = _line_numbers(path)
-    rules = []
-    for index, spec in enumerate(data.get("rules", [])):
-        line = lines[index] if index < len(lines) else 1
-        rules.append(compile_rule(spec, stage, f"{path}:{line}", families))
-    return rules
+    """The rules of one stage file; a RuleFileError names file:line of the first problem."""
+    rule_file = schema.load(RuleFile, path)
+    families = cue_families(path)
+    document = read_yaml(path)
+    return [compile_rule(spec, rule_file.stage, f"{path}:{document.line(('rules', index))}", families)
+            for index, spec in enumerate(rule_file.rules)]
 
 
 NOUN_POS = {"NOUN", "PROPN"}
@@ -237,10 +174,7 @@ def load_rules(folder: Path | None = None) -> RuleSet:
     rules = [rule for path in sorted(folder.glob("*.yml")) for rule in load_rule_file(path)]
     order = list(STAGES)
     rules.sort(key=lambda r: order.index(r.stage))  # stable: file order kept within a stage
-    settings = load_yaml(folder / "settings.yaml") if (folder / "settings.yaml").exists() else {}
-    return RuleSet(
-        tuple(rules),
-        re.compile(settings.get("conj_scope", "conj_(and|or|nor)")),
-        re.compile(settings.get("list_scope", "appos")),
-        int(settings.get("scope_depth", 2)),
-    )
+    settings_file = folder.parent / "settings.yml"
+    settings = schema.load(RuleSettings, settings_file) if settings_file.is_file() else RuleSettings()
+    return RuleSet(tuple(rules), re.compile(settings.conj_scope), re.compile(settings.list_scope),
+                   settings.scope_depth)

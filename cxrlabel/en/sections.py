@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel import schema
+from cxrlabel.resources import rules_path
+from cxrlabel.schema import EnglishSections
 from cxrlabel.types import Report
 
 
@@ -26,11 +28,11 @@ class SectionRules:
 
 @cache
 def section_rules() -> SectionRules:
-    data = load_yaml(rules_path("en", "sections.yml"))
-    names = {variant.lower(): name for name, variants in data["headers"].items() for variant in variants}
+    data = schema.load(EnglishSections, rules_path("en", "sections.yml"))
+    names = {variant.lower(): name for name, variants in data.headers.items() for variant in variants}
     alternatives = "|".join(re.escape(v).replace(r"\ ", r"\s+") for v in sorted(names, key=len, reverse=True))
     pattern = re.compile(rf"(?:^|(?<=[\n.]))[ \t]*({alternatives})[ \t]*:", re.IGNORECASE)
-    return SectionRules(tuple(data["label_sections"]), pattern, names)
+    return SectionRules(tuple(data.label_sections), pattern, names)
 
 
 def split_sections(report: Report) -> list[Section]:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel import schema
+from cxrlabel.resources import rules_path
+from cxrlabel.schema import FindingFile
 
 
 @dataclass(frozen=True)
@@ -60,16 +62,14 @@ def compile_phrases(phrases: list[str], regexes: list[str]) -> re.Pattern | None
 
 
 def load_finding(path: Path) -> Finding:
-    data = load_yaml(path)
-    pattern = compile_phrases(list(data.get("phrases", [])), list(data.get("regex", [])))
-    if pattern is None:
-        raise ValueError(f"{path}: a finding needs phrases or regex")
+    """One finding file; a RuleFileError names file:line of the first problem."""
+    spec = schema.load(FindingFile, path)
     return Finding(
-        name=data["name"],
-        pattern=pattern,
-        exclude=compile_phrases(list(data.get("exclude", [])), list(data.get("exclude_regex", []))),
-        abnormal=bool(data.get("abnormal", True)),
-        cuis=tuple(data.get("cuis", [])),
+        name=spec.name,
+        pattern=compile_phrases(spec.phrases, spec.regex),  # the schema wants phrases or regex: never None
+        exclude=compile_phrases(spec.exclude, spec.exclude_regex),
+        abnormal=spec.abnormal,
+        cuis=tuple(spec.cuis),
         path=path,
     )
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
-from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel import schema
+from cxrlabel.resources import rules_path
+from cxrlabel.schema import ChineseCues
 from cxrlabel.types import State
 
 
@@ -23,11 +26,12 @@ def _alternation(words: list[str]) -> re.Pattern:
 
 
 @cache
-def load_cues() -> Cues:
-    data = load_yaml(rules_path("zh", "negation.yml"))
-    exceptions = data.get("negation_exceptions") or []
-    return Cues(_alternation(data["negation"]), _alternation(data["uncertainty"]),
-                _alternation(exceptions) if exceptions else None, _alternation(data["pre_negation"]))
+def load_cues(path: Path | None = None) -> Cues:
+    """The cues of rules/zh/negation.yml (or `path`); a RuleFileError names file:line."""
+    spec = schema.load(ChineseCues, path or rules_path("zh", "negation.yml"))
+    return Cues(_alternation(spec.negation), _alternation(spec.uncertainty),
+                _alternation(spec.negation_exceptions) if spec.negation_exceptions else None,
+                _alternation(spec.pre_negation))
 
 
 def clause_state(clause: str) -> tuple[State, str]:

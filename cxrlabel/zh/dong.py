@@ -13,16 +13,20 @@ from pathlib import Path
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
-from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel import schema
+from cxrlabel.resources import rules_path
+from cxrlabel.schema import ClusterMapping
 from cxrlabel.zh.cues import strip_cues
 from cxrlabel.zh.text import canonical
 
 
 @dataclass(frozen=True)
 class Exemplars:
+    """The exemplar clauses of a mapping, cleaned, each with its label (None: text to ignore)."""
+
     texts: tuple[str, ...]
-    labels: tuple[str | None, ...]  # None: an exemplar of text to ignore
-    strip_words: tuple[str, ...]
+    labels: tuple[str | None, ...]
+    strip_words: tuple[str, ...]  # longest first
     max_distance: float
 
 
@@ -48,14 +52,13 @@ def default_mapping() -> Path:
 
 @cache
 def load_exemplars(mapping: Path | None = None) -> Exemplars:
-    """The exemplars of a mapping file (default: the shipped dong10 mapping)."""
-    data = load_yaml(mapping or default_mapping())
-    strip_words = tuple(sorted(data.get("strip_words", []), key=len, reverse=True))
-    pairs = [(clean(t, strip_words), label) for label, texts in data["labels"].items() for t in texts]
-    pairs += [(clean(t, strip_words), None) for t in data.get("ignore", [])]
+    """The exemplars of a mapping file (default: the shipped dong10 mapping); a RuleFileError names file:line."""
+    spec = schema.load(ClusterMapping, mapping or default_mapping())
+    strip_words = tuple(sorted(spec.strip_words, key=len, reverse=True))
+    pairs = [(clean(t, strip_words), label) for label, texts in spec.labels.items() for t in texts]
+    pairs += [(clean(t, strip_words), None) for t in spec.ignore]
     pairs = [(t, label) for t, label in pairs if t]
-    return Exemplars(tuple(t for t, _ in pairs), tuple(label for _, label in pairs), strip_words,
-                     float(data["max_distance"]))
+    return Exemplars(tuple(t for t, _ in pairs), tuple(label for _, label in pairs), strip_words, spec.max_distance)
 
 
 def edit_distance(exemplar: str, text: str) -> tuple[float, int, int]:

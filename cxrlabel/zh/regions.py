@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
-from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel import schema
+from cxrlabel.resources import rules_path
+from cxrlabel.schema import ChineseRegions, RatioSpec
 from cxrlabel.types import State
 from cxrlabel.zh.cues import clause_state, negation_split
 from cxrlabel.zh.text import canonical, split_clauses, split_sentences
@@ -37,24 +40,26 @@ class RegionDecision:
 
 
 @cache
-def load_regions() -> tuple[tuple[Region, ...], float]:
-    data = load_yaml(rules_path("zh", "regions.yml"))
+def load_regions(path: Path | None = None) -> tuple[tuple[Region, ...], float]:
+    """The regions and the distance threshold of rules/zh/regions.yml (or `path`); a RuleFileError names
+    file:line."""
+    spec = schema.load(ChineseRegions, path or rules_path("zh", "regions.yml"))
     regions = tuple(
-        Region(name, tuple(spec["cues"]), tuple(canonical(t) for t in spec["normal"]),
-               tuple(canonical(t) for t in spec["abnormal"]), frozenset(canonical(t) for t in spec["abnormal_terms"]),
-               *_ratio(spec.get("ratio")), tuple(canonical(t) for t in spec.get("signs", ())))
-        for name, spec in data["regions"].items()
+        Region(name, tuple(region.cues), tuple(canonical(t) for t in region.normal),
+               tuple(canonical(t) for t in region.abnormal), frozenset(canonical(t) for t in region.abnormal_terms),
+               *_ratio(region.ratio), tuple(canonical(t) for t in region.signs))
+        for name, region in spec.regions.items()
     )
-    return regions, float(data["max_distance"])
+    return regions, spec.max_distance
 
 
-def _ratio(spec: dict | None) -> tuple[re.Pattern | None, float]:
+def _ratio(spec: RatioSpec | None) -> tuple[re.Pattern | None, float]:
     """The pattern of a measured ratio ("心胸比约0.56", "心胸比例为0.58", "心胸比大于0.5"): a cue, at most a
     linking or "greater than" word, the value; "less than" ("心胸比<0.5", "小于0.5") does not match."""
-    if not spec:
+    if spec is None:
         return None, 0.0
-    cues = "|".join(re.escape(c) for c in sorted(spec["cues"], key=len, reverse=True))
-    return re.compile(rf"(?:{cues})\s*(约为|约|为|是|=|:|大于|超过|>)?\s*(\d?\.\d+)"), float(spec["above"])
+    cues = "|".join(re.escape(c) for c in sorted(spec.cues, key=len, reverse=True))
+    return re.compile(rf"(?:{cues})\s*(约为|约|为|是|=|:|大于|超过|>)?\s*(\d?\.\d+)"), spec.above
 
 
 GREATER = ("大于", "超过", ">")

@@ -6,8 +6,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 
-from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel import schema
+from cxrlabel.resources import rules_path
+from cxrlabel.schema import ChineseNormalisation, ChineseSections
 from cxrlabel.textclean import CIRCLED_NUMBER
 from cxrlabel.types import Report
 from cxrlabel.zh.cues import load_cues
@@ -39,20 +42,22 @@ class TextRules:
 
 
 @cache
-def text_rules() -> TextRules:
-    data = load_yaml(rules_path("zh", "normalize.yml"))
-    sections = load_yaml(rules_path("zh", "sections.yml"))["headers"]
+def text_rules(folder: Path | None = None) -> TextRules:
+    """The tables of normalize.yml and sections.yml in rules/zh (or `folder`); a RuleFileError names file:line."""
+    folder = folder or rules_path("zh")
+    data = schema.load(ChineseNormalisation, folder / "normalize.yml")
+    sections = schema.load(ChineseSections, folder / "sections.yml").headers
     names = {variant: name for name, variants in sections.items() for variant in variants}
     header_alternatives = "|".join(re.escape(v) for v in sorted(names, key=len, reverse=True))
     return TextRules(
-        traditional=str.maketrans({pair[0]: pair[1] for pair in data["traditional"].split()}),
-        typos=tuple(sorted(data["typos"].items(), key=lambda kv: len(kv[0]), reverse=True)),
-        typo_patterns=tuple((re.compile(pattern), replacement) for pattern, replacement in data["typo_patterns"]),
-        synonyms=dict(data["synonyms"]),
-        synonym_pattern=re.compile("|".join(re.escape(v) for v in sorted(data["synonyms"], key=len, reverse=True))),
-        clause_split=re.compile("[" + re.escape(data["clause_separators"]) + "]+"),
-        item_split=re.compile("[" + re.escape(data["item_separators"]) + "]+"),
-        variables=re.compile(data["variable_pattern"], re.IGNORECASE),
+        traditional=str.maketrans({pair[0]: pair[1] for pair in data.traditional.split()}),
+        typos=tuple(sorted(data.typos.items(), key=lambda kv: len(kv[0]), reverse=True)),
+        typo_patterns=tuple((re.compile(pattern), replacement) for pattern, replacement in data.typo_patterns),
+        synonyms=dict(data.synonyms),
+        synonym_pattern=re.compile("|".join(re.escape(v) for v in sorted(data.synonyms, key=len, reverse=True))),
+        clause_split=re.compile("[" + re.escape(data.clause_separators) + "]+"),
+        item_split=re.compile("[" + re.escape(data.item_separators) + "]+"),
+        variables=re.compile(data.variable_pattern, re.IGNORECASE),
         # "诊断：" / "诊断:" after a break, "【诊断】" / "[诊断]" anywhere, or "诊断" alone on its line
         headers=re.compile(rf"(?:(?:^|(?<=[\s。]))({header_alternatives})\s*[:：]|[【\[]\s*({header_alternatives})\s*[】\]]"
                            rf"|^[ \t]*({header_alternatives})[ \t]*$)", re.MULTILINE),
