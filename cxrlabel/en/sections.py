@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from cxrlabel import schema
 from cxrlabel.resources import rules_path
@@ -27,8 +28,9 @@ class SectionRules:
 
 
 @cache
-def section_rules() -> SectionRules:
-    data = schema.load(EnglishSections, rules_path("en", "sections.yml"))
+def section_rules(path: Path | None = None) -> SectionRules:
+    """The header variants of rules/en/sections.yml (or `path`); a RuleFileError names file:line."""
+    data = schema.load(EnglishSections, path or rules_path("en", "sections.yml"))
     names = {variant.lower(): name for name, variants in data.headers.items() for variant in variants}
     alternatives = "|".join(re.escape(v).replace(r"\ ", r"\s+") for v in sorted(names, key=len, reverse=True))
     pattern = re.compile(rf"(?:^|(?<=[\n.]))[ \t]*({alternatives})[ \t]*:", re.IGNORECASE)
