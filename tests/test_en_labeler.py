@@ -2,22 +2,9 @@
 
 import pytest
 
-from cxrlabel.en.labeler import EnglishLabeler, aggregate
+from cxrlabel.en.labeler import EnglishLabeler
 from cxrlabel.labelsets import load_label_set
 from cxrlabel.types import Report, State
-
-
-@pytest.mark.parametrize(
-    ("states", "expected"),
-    [
-        ([State.NEGATIVE, State.UNCERTAIN, State.POSITIVE], State.POSITIVE),
-        ([State.NEGATIVE, State.UNCERTAIN, State.NEGATIVE], State.UNCERTAIN),
-        ([State.NEGATIVE, State.NEGATIVE], State.NEGATIVE),
-        ([], None),
-    ],
-)
-def test_aggregate_order(states, expected):
-    assert aggregate(states) == expected
 
 
 def labels(labeler, text):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from cxrlabel.aggregation import Aggregator
 from cxrlabel.en.graph import build_graph
 from cxrlabel.en.rules import GraphView, RuleSet, load_rules
 from cxrlabel.en.sections import split_sections
@@ -64,25 +65,19 @@ def decide_sentence(graph: nx.DiGraph, matches: list[VocabularyMatch], rules: Ru
     return decisions
 
 
-def aggregate(states: list[State]) -> State | None:
-    """positive if any positive, else uncertain if any, else negative if any, else not mentioned."""
-    for state in (State.POSITIVE, State.UNCERTAIN, State.NEGATIVE):
-        if state in states:
-            return state
-    return None
-
-
 class EnglishLabeler:
     def __init__(self, label_set: LabelSet, parser: str = "spacy"):
         self.label_set = label_set
         self.vocabulary: tuple[Finding, ...] = load_vocabulary()
-        self.abnormal = {f.name for f in self.vocabulary if f.abnormal}
         self.rules = load_rules()
         self.parser = parser_class(parser)()
-        self.finding_labels: dict[str, list[str]] = {}
+        finding_labels: dict[str, list[str]] = {}
         for label in label_set.labels:
             for finding in label.findings:
-                self.finding_labels.setdefault(finding, []).append(label.name)
+                finding_labels.setdefault(finding, []).append(label.name)
+        # normal: ruled out by any abnormal finding of the whole vocabulary, counted by a label or not
+        self.aggregator = Aggregator(label_set, finding_labels,
+                                     frozenset(f.name for f in self.vocabulary if f.abnormal))
         self._cache: OrderedDict[str, list[SentenceDecision]] = OrderedDict()
 
     def analyse_sentences(self, sentences: list[str]) -> list[list[SentenceDecision]]:
@@ -130,19 +125,4 @@ class EnglishLabeler:
         ]
 
     def _result(self, report: Report, mentions: list[Mention]) -> ReportResult:
-        by_label: dict[str, list[State]] = {}
-        abnormal_seen = False
-        for mention in mentions:
-            for label in self.finding_labels.get(mention.finding, []):
-                by_label.setdefault(label, []).append(mention.state)
-            if mention.finding in self.abnormal and mention.state != State.NEGATIVE:
-                abnormal_seen = True
-        labels: dict[str, State] = {}
-        for spec in self.label_set.labels:
-            if spec.derived == "normal":
-                labels[spec.name] = State.NEGATIVE if abnormal_seen else State.POSITIVE
-            else:
-                state = aggregate(by_label.get(spec.name, []))
-                if state is not None:
-                    labels[spec.name] = state
-        return ReportResult(report.id, labels, mentions)
+        return ReportResult(report.id, self.aggregator.labels(mentions), mentions)

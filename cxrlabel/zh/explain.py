@@ -6,10 +6,11 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from cxrlabel.labelsets import LabelSet
+from cxrlabel.aggregation import STATE_ORDER, Aggregator
+from cxrlabel.labelsets import NORMAL, LabelSet
 from cxrlabel.types import Mention, Report, ReportResult, State
 from cxrlabel.zh.cues import clause_state
-from cxrlabel.zh.labeler import STATE_ORDER, ChineseLabeler
+from cxrlabel.zh.labeler import ChineseLabeler
 from cxrlabel.zh.regions import decide_regions
 from cxrlabel.zh.text import find_sections, normalise, split_clauses, split_sentences, text_rules
 
@@ -35,7 +36,7 @@ def explain_text(text: str, label_set: LabelSet, console: Console | None = None)
             _exemplar_table(sentence, labeler, console)
     result = labeler.label_batch([report])[0]
     if isinstance(result, ReportResult):
-        _summary(result, label_set, console)
+        _summary(result, labeler.aggregator, console)
     else:
         console.print(f"\n[bold red]not labelled[/]: {result.reason}")
     return result
@@ -78,17 +79,17 @@ def deciding_mention(result: ReportResult, label: str) -> Mention | None:
     return next((m for m in result.mentions if m.finding == label and m.state == state), None)
 
 
-def _summary(result: ReportResult, label_set: LabelSet, console: Console) -> None:
+def _summary(result: ReportResult, aggregator: Aggregator, console: Console) -> None:
     table = _table("label", "state", "deciding statement", "rule")
-    for spec in label_set.labels:
+    for spec in aggregator.label_set.labels:
         state = result.labels.get(spec.name)
         if state is None:
             table.add_row(spec.name, "not mentioned", "", "")
             continue
-        if spec.derived == "normal":
-            others = [n for n, s in result.labels.items() if n != spec.name and s == State.POSITIVE]
-            why = ("no other label positive" if state == State.POSITIVE
-                   else "positive: " + ", ".join(sorted(others)))
+        if spec.derived == NORMAL:
+            ruling_out = {f"{m.finding} {m.state.value}" for m in result.mentions if aggregator.rules_out_normal(m)}
+            why = (f"no other label {' or '.join(aggregator.label_set.normal_ruled_out_by)}" if state == State.POSITIVE
+                   else ", ".join(sorted(ruling_out)))
             table.add_row(spec.name, state.value, why, "derived:normal")
             continue
         mention = deciding_mention(result, spec.name)

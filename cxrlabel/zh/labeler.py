@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from cxrlabel.aggregation import Aggregator
 from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet
 from cxrlabel.resources import load_yaml
@@ -14,14 +15,7 @@ from cxrlabel.zh.dong import Assignment, assign_all, load_exemplars
 from cxrlabel.zh.regions import decide_regions
 from cxrlabel.zh.text import find_sections, split_clauses, split_items, split_sentences
 
-STATE_ORDER = (State.POSITIVE, State.UNCERTAIN, State.NEGATIVE)
 CJK = re.compile("[\u4e00-\u9fff]")
-
-
-def _merge(labels: dict[str, State], name: str, state: State) -> None:
-    current = labels.get(name)
-    if current is None or STATE_ORDER.index(state) < STATE_ORDER.index(current):
-        labels[name] = state
 
 
 def mapping_path(label_set: LabelSet) -> Path | None:
@@ -38,6 +32,15 @@ def mapping_path(label_set: LabelSet) -> Path | None:
     return path
 
 
+def chinese_aggregator(label_set: LabelSet, mapping: Path | None) -> Aggregator:
+    """A Chinese mention names its label itself (a cluster label or a region); any label but a derived one is
+    an abnormal finding, whether or not the label set has it (a clusters mapping may name more labels)."""
+    counted = [spec.name for spec in label_set.labels if not spec.derived]
+    named = {label for label in load_exemplars(mapping).labels if label} if label_set.method == "clusters" else set()
+    derived = {spec.name for spec in label_set.labels if spec.derived}
+    return Aggregator(label_set, {name: (name,) for name in counted}, frozenset((named | set(counted)) - derived))
+
+
 class ChineseLabeler:
     """Labels Chinese reports with a `method: clusters` (dong10-like) or `method: regions` label set."""
 
@@ -51,6 +54,7 @@ class ChineseLabeler:
             if unknown:
                 raise UserError(f"mapping {self.mapping} uses labels that label set {label_set.name!r} lacks: "
                                 f"{', '.join(sorted(unknown))}")
+        self.aggregator = chinese_aggregator(label_set, self.mapping)
 
     def section_text(self, sections: dict[str, str]) -> str:
         """The text this label set reads: the findings (regions), else the diagnosis or, without one, the findings."""
@@ -75,7 +79,6 @@ class ChineseLabeler:
         return results
 
     def _clusters(self, report_id: str, diagnosis: str) -> ReportResult:
-        labels: dict[str, State] = {}
         mentions: list[Mention] = []
         for sentence in split_sentences(diagnosis):
             for index, clause in enumerate(self.statements(split_clauses(sentence))):
@@ -86,9 +89,7 @@ class ChineseLabeler:
                     start, end = (start, start + len(item)) if start >= 0 else (0, len(clause))
                     mentions.append(Mention(report_id, assignment.label, "diagnosis", clause, start, end,
                                             clause[start:end], state, rule))
-                    _merge(labels, assignment.label, state)
-        self._derive_normal(labels)
-        return ReportResult(report_id, labels, mentions)
+        return ReportResult(report_id, self.aggregator.labels(mentions), mentions)
 
     def assignments(self, clause: str, later: bool) -> list[tuple[str, Assignment]]:
         """(item, assignment) pairs of a clause: every item ("慢性支气管炎、肺气肿" → two) by its exemplars; an
@@ -109,21 +110,12 @@ class ChineseLabeler:
         return statements
 
     def _regions(self, report_id: str, findings: str) -> ReportResult:
-        labels: dict[str, State] = {}
         mentions = []
         names = set(self.label_set.names)
         for decision in decide_regions(findings):
             if decision.region not in names:
                 continue
             state = decision.state if decision.abnormal else State.NEGATIVE
-            _merge(labels, decision.region, state)
             mentions.append(Mention(report_id, decision.region, "findings", decision.clause, 0, len(decision.clause),
                                     decision.clause, state, decision.rule_id))
-        return ReportResult(report_id, labels, mentions)
-
-    def _derive_normal(self, labels: dict[str, State]) -> None:
-        for spec in self.label_set.labels:
-            if spec.derived == "normal":
-                # as in the Chinese gold: only a positive finding makes a report not normal
-                abnormal = any(state == State.POSITIVE for name, state in labels.items() if name != spec.name)
-                labels[spec.name] = State.NEGATIVE if abnormal else State.POSITIVE
+        return ReportResult(report_id, self.aggregator.labels(mentions), mentions)
