@@ -1,6 +1,17 @@
-"""Shared fixtures: the spaCy parser and the English labeler are loaded once per test session."""
+"""Shared fixtures: the spaCy parser and the English labeler are loaded once per test session; no test sees the
+CXRLABEL_* settings of the shell that runs pytest."""
+
+import os
 
 import pytest
+
+
+def pytest_configure(config):
+    """Before collection (some test modules read the rules when imported): CXRLABEL_RULES (another rules folder)
+    or CXRLABEL_ID_SALT set where pytest runs would change what the tests see, in process and in the commands they
+    start. A test that wants one sets it itself."""
+    for name in [name for name in os.environ if name.startswith("CXRLABEL_")]:
+        del os.environ[name]
 
 
 @pytest.fixture(scope="session")
