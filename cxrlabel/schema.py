@@ -227,6 +227,7 @@ class LabelSpecFile(RuleModel):
     findings: Texts = []  # English: the vocabulary findings that count towards the label
     description: str = ""
     derived: Literal["", "normal"] = ""  # "normal": positive when no other label rules it out
+    aliases: Texts = []  # other names of the label in a gold box file (cxrtrain heatmap)
 
 
 class LabelSetFile(RuleModel):
@@ -237,6 +238,7 @@ class LabelSetFile(RuleModel):
     method: str = ""  # how Chinese labels it: "clusters" (exemplars of a mapping) or "regions"
     mapping: str = ""  # method clusters: the cluster → label mapping file, relative to the label set
     normal_ruled_out_by: tuple[RulingOutState, ...] = ()  # states of another label that rule out "normal"
+    aliases: dict[str, str] = {}  # a gold box file's class name → label name (cxrtrain heatmap)
 
     @field_validator("normal_ruled_out_by")
     @classmethod
@@ -252,6 +254,9 @@ class LabelSetFile(RuleModel):
             if label.name in seen:
                 raise LocatedValueError(f"duplicate label {label.name!r}", ("labels", index, "name"))
             seen.add(label.name)
+        for alias, name in self.aliases.items():
+            if name not in seen:
+                raise LocatedValueError(f"alias {alias!r} names no label of this set ({name!r})", ("aliases", alias))
         return self
 
     @property

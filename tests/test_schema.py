@@ -190,3 +190,18 @@ def test_a_label_set_written_by_cluster_passes_the_lint(tmp_path):
                        encoding="utf-8")
     assert any(problem.startswith(f"{mapping}:") and "unknown key 'max_distanse'" in problem
                for problem in lint_rules(tmp_path / "bad"))
+
+
+def test_gold_box_aliases_are_part_of_a_label_set(tmp_path):
+    """cxrtrain heatmap reads `aliases` (top level and per label) from a label set: they load, and an alias to no
+    label of the set is named at its line."""
+    text = rules_path("labelsets", "chestxray14.yml").read_text(encoding="utf-8")
+    text = text.replace("{name: Mass, findings: [mass]}", "{name: Mass, findings: [mass], aliases: [Tumour]}")
+    good = tmp_path / "good.yml"
+    good.write_text(text + "aliases: {Opacity: Consolidation}\n", encoding="utf-8")
+    assert load_label_set(str(good)).names == load_label_set("chestxray14").names
+    bad = tmp_path / "bad.yml"
+    bad.write_text(text + "aliases:\n  Opacity: Consolidation\n  Tumor: Tumour\n", encoding="utf-8")
+    line = len(text.splitlines()) + 3
+    with pytest.raises(UserError, match=re.escape(f"{bad}:{line}: aliases.Tumor: alias 'Tumor' names no label")):
+        load_label_set(str(bad))
