@@ -4,9 +4,12 @@ import re
 
 import pytest
 
+from cxrlabel.en.labeler import EnglishLabeler
 from cxrlabel.en.vocabulary import find_mentions, load_finding, load_vocabulary, phrase_regex
 from cxrlabel.errors import UserError
-from cxrlabel.resources import rules_path
+from cxrlabel.labelsets import load_label_set
+from cxrlabel.resources import load_yaml, rules_path
+from cxrlabel.types import Report, State
 
 
 @pytest.fixture(scope="module")
@@ -69,19 +72,33 @@ def test_word_boundaries(vocabulary):
 FINDING_FILES = sorted(rules_path("en", "findings").glob("*.yml"))
 
 
+def first_phrase(finding: str) -> str:
+    return load_yaml(rules_path("en", "findings", f"{finding}.yml"))["phrases"][0]
+
+
 @pytest.mark.parametrize("path", FINDING_FILES, ids=[p.stem for p in FINDING_FILES])
-def test_finding_file(path):
+def test_every_phrase_of_a_finding_file_finds_that_finding(path, vocabulary):
+    """In a report sentence, each listed phrase is a mention of its finding (not lost to another finding's longer
+    phrase or to an exclusion), and each `exclude` phrase is none."""
     finding = load_finding(path)
     assert finding.name == path.stem
     assert all(re.fullmatch(r"C\d{7}", cui) for cui in finding.cuis)
+    data = load_yaml(path)
+    for phrase in data["phrases"]:
+        assert (finding.name, phrase) in found(f"There is {phrase} on the radiograph.", vocabulary)
+    for phrase in data.get("exclude") or []:
+        assert finding.name not in {name for name, _ in found(f"There is {phrase} on the radiograph.", vocabulary)}
 
 
-def test_chestxray14_findings_exist(vocabulary):
-    names = {f.name for f in vocabulary}
-    for needed in ("atelectasis", "cardiomegaly", "pleural_effusion", "infiltration", "mass", "nodule", "pneumonia",
-                   "pneumothorax", "consolidation", "edema", "emphysema", "fibrosis", "pleural_thickening",
-                   "hernia"):
-        assert needed in names
+@pytest.mark.parametrize("label_set", ["chestxray14", "chexpert"])
+def test_each_english_label_is_positive_for_its_findings_phrases(label_set):
+    """Through the labeler: "There is <first phrase of a finding>." makes the label listing that finding positive."""
+    labeler = EnglishLabeler(load_label_set(label_set))
+    cases = [(label.name, Report(id=finding, text=f"IMPRESSION: There is {first_phrase(finding)}."))
+             for label in labeler.label_set.labels if not label.derived for finding in label.findings]
+    assert len(cases) >= 14
+    for (label, report), result in zip(cases, labeler.label_batch([r for _, r in cases]), strict=True):
+        assert result.labels[label] == State.POSITIVE, report.text
 
 
 def test_bad_vocabulary_file(tmp_path):
