@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from cxrlabel.errors import UserError
-from cxrlabel.labelsets import LabelSet, load_label_set
+from cxrlabel.labelsets import LabelSet
 from cxrlabel.metrics import macro_average, micro_average, score_labels
 from cxrlabel.readers import REPORT_ID_COLUMNS, find_column, iter_reports
-from cxrlabel.registry import DEFAULT_LABEL_SETS
+from cxrlabel.registry import label_set_for
 from cxrlabel.runner import run_labeler
 from cxrlabel.types import RecordError, ReportResult, State
 
@@ -79,7 +79,7 @@ def run_validation(
 ) -> dict:
     """Score the labeler against gold; print the tables; return the JSON-shaped scores."""
     console = console or Console()
-    label_set = load_label_set(labels or DEFAULT_LABEL_SETS.get(lang, "chestxray14"))
+    label_set = label_set_for(lang, labels)
     if gold == "openi":
         if lang != "en":
             raise UserError("--gold openi is the English OpenI gold; use --lang en")
