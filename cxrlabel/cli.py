@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cxrlabel.errors import UserError
+from cxrlabel.errors import UserError, fail
 
 app = typer.Typer(
     help="Mine chest X-ray reports (English or Chinese) into per-finding labels with evidence.",
@@ -33,11 +33,6 @@ ParserOption = Annotated[
     str, typer.Option("--parser", help="English dependency parser backend: spacy (default) or stanza.")
 ]
 WorkersOption = Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")]
-
-
-def fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line, however long
-    raise typer.Exit(code)
 
 
 def labeler_options(lang: str, parser: str) -> dict:

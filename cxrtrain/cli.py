@@ -7,16 +7,11 @@ from typing import Annotated
 
 import typer
 
-from cxrlabel.errors import UserError
+from cxrlabel.errors import UserError, fail
 from cxrlabel.extras import needs_extra
 
 app = typer.Typer(help="Train and evaluate multi-label chest X-ray classifiers on datasets built by `cxrlabel build`.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-
-
-def _fail(exc: UserError) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -91,7 +86,7 @@ def fit(
     try:
         settings = apply_recipe(recipe, given, explicit)
     except UserError as exc:
-        _fail(exc)
+        fail(exc)
     prep = Preprocessing(**{key: settings.pop(key) for key in ("resize", "crop", "test_crops", "flip")})
     config = TrainConfig(**settings, recipe=recipe or "", prep=prep)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -102,7 +97,7 @@ def fit(
 
             result = run_fit(str(dataset), out, config, resume=resume, progress=progress, log=log, strict=strict)
         except UserError as exc:
-            _fail(exc)
+            fail(exc)
     if result["history"]:
         typer.echo(f"best validation mean AUC {result['best_val_mean_auc']:.4f} → {out / 'best.pt'}")
 
@@ -141,7 +136,7 @@ def evaluate(
         result = evaluate_run(run, split, str(dataset) if dataset else None, crops, skips, min_positives, bootstrap,
                               seed)
     except UserError as exc:
-        _fail(exc)
+        fail(exc)
 
     def fmt(value):
         return "—" if value is None else f"{value:.3f}"
@@ -204,19 +199,17 @@ def heatmap(
     try:
         cuts = tuple(float(v) for v in thresholds.split(","))
     except ValueError:
-        _fail(UserError("--thresholds is a comma-separated list of numbers, e.g. 60,180"))
+        fail("--thresholds is a comma-separated list of numbers, e.g. 60,180")
     try:
         size = parse_box_size(bbox_size) if bbox_size else None
         summary = heatmap_run(run, target, bbox, cuts, max_images, top, size)
     except UserError as exc:
-        _fail(exc)
+        fail(exc)
     report_boxes(summary)
     if summary["skipped"]:
         typer.echo(f"{summary['skipped']} unreadable image(s) skipped → {summary['errors']}", err=True)
     if not summary["images"]:
-        typer.echo(f"error: none of the {summary['skipped']} image(s) could be read (reasons in {summary['errors']})",
-                   err=True)
-        raise typer.Exit(1)
+        fail(f"none of the {summary['skipped']} image(s) could be read (reasons in {summary['errors']})", code=1)
     typer.echo(f"{summary['images']} image(s) → {summary['out']}")
     if "localisation" in summary:
         spaces = ", ".join(f"{n} from {space}" for space, n in summary["box_spaces"].items())

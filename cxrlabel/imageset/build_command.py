@@ -8,6 +8,11 @@ from typing import Annotated
 import typer
 
 
+def _optional_path(flag: str, help: str) -> object:
+    """The annotation of a path option that may be left out (None)."""
+    return Annotated[Path | None, typer.Option(flag, help=help)]
+
+
 def build(
     labels: Annotated[Path, typer.Option("--labels", help="labels.csv written by `cxrlabel mine` (its summary.json "
                                          "beside it names the label set), or a public layout's labels: NIH "
@@ -22,19 +27,12 @@ def build(
                      help="Secret key of the patient-id / path hashes (or env CXRLABEL_ID_SALT); required; stored "
                      "nowhere in the output. Keep it to rebuild with the same pseudonyms."),
     ] = None,
-    images: Annotated[
-        Path | None, typer.Option("--images", help="Images root (DICOM, PNG, JPEG). Omit for a text-only dataset.")
-    ] = None,
-    manifest: Annotated[
-        Path | None,
-        typer.Option("--manifest", help="CSV report id → image path relative to --images (+ optional view / "
-                     "projection and patient_id columns), e.g. OpenI projections.csv. Without it, DICOM "
-                     "AccessionNumber, then StudyInstanceUID, are matched to report ids. Text-only builds with a "
-                     "manifest get one row per listed image."),
-    ] = None,
-    reports: Annotated[
-        Path | None, typer.Option("--reports", help="The mined reports (CSV / JSONL / .txt folder), read for --text.")
-    ] = None,
+    images: _optional_path("--images", "Images root (DICOM, PNG, JPEG). Omit for a text-only dataset.") = None,
+    manifest: _optional_path("--manifest", "CSV report id → image path relative to --images (+ optional view / "
+                             "projection and patient_id columns), e.g. OpenI projections.csv. Without it, DICOM "
+                             "AccessionNumber, then StudyInstanceUID, are matched to report ids. Text-only builds "
+                             "with a manifest get one row per listed image.") = None,
+    reports: _optional_path("--reports", "The mined reports (CSV / JSONL / .txt folder), read for --text.") = None,
     text: Annotated[
         str, typer.Option("--text", help="Store report text: findings and / or impression (comma-separated), "
                           "de-identified with Presidio. Default: no free text in the dataset.")
@@ -77,11 +75,8 @@ def build(
                      "accession numbers). Default: hashed when they come from DICOM tags or a generic --source table, "
                      "kept otherwise (mined ids, NIH / CheXpert / MIMIC ids)."),
     ] = None,
-    source_map: Annotated[
-        Path | None,
-        typer.Option("--source-map", help="Also write re-keyed name → original path to this CSV, for the data "
-                     "holder (must be outside --out)."),
-    ] = None,
+    source_map: _optional_path("--source-map", "Also write re-keyed name → original path to this CSV, for the "
+                               "data holder (must be outside --out).") = None,
 ) -> None:
     """Pair each report's labels with its images (or build a text-only label dataset), convert DICOM with its
     stored window to square PNGs, split by patient and write a `datasets` DatasetDict with features image,
@@ -90,17 +85,13 @@ def build(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from cxrlabel.errors import UserError, fail
     from cxrlabel.imageset.dataset import BuildOptions, DatasetBuilder, parse_text_fields
     from cxrlabel.imageset.layouts import SOURCES, UNCERTAIN_POLICIES
     from cxrlabel.imageset.pairing_check import PairingError
     from cxrlabel.imageset.splits import parse_ratios
-    from cxrlabel.errors import UserError
 
     console = Console(stderr=True)
-
-    def fail(message: str) -> None:
-        console.print(f"[bold red]error:[/] {message}")
-        raise typer.Exit(2)
 
     if not id_salt:
         fail("--id-salt is required: a secret key for hashing patient ids (keep it outside the dataset)")
@@ -121,7 +112,7 @@ def build(
         ratios = parse_ratios(split)
         text_fields = parse_text_fields(text)
     except ValueError as exc:
-        fail(str(exc))
+        fail(exc)
     if reports is not None and not text_fields:
         console.print("[yellow]note:[/] --reports without --text: no report text is stored (add --text "
                       "findings,impression to store it, de-identified)")
@@ -141,7 +132,7 @@ def build(
             console.print(f"  {line}", markup=False, highlight=False)
         raise typer.Exit(1) from None
     except UserError as exc:
-        fail(str(exc))
+        fail(exc)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted:[/] run the same command with --resume to keep the finished shards")
         raise typer.Exit(130) from None
