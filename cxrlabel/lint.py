@@ -22,6 +22,10 @@ def _validate(root: Path, problems: list[str]) -> dict[Path, RuleModel]:
     """Every YAML file under `root` checked against its kind; the valid ones, read."""
     valid: dict[Path, RuleModel] = {}
     for path in sorted(root.rglob("*.y*ml")):
+        moved = schema.moved_file_problem(path, root)
+        if moved:
+            problems.append(moved)
+            continue
         model = schema.kind_of(path, root)
         if model is None:
             try:

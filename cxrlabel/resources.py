@@ -30,10 +30,9 @@ def check_rules_folder(folder: Path) -> Path:
     """
     if not folder.is_dir():
         raise UserError(f"{folder}: CXRLABEL_RULES names no folder")
-    from cxrlabel.schema import check_rule_file  # the schema reads its files through this module
+    from cxrlabel.schema import check_folder  # the schema reads its files through this module
 
-    for path in sorted(folder.rglob("*.y*ml")):
-        check_rule_file(path, folder)
+    check_folder(folder)
     return folder
 
 

@@ -34,6 +34,7 @@ from cxrlabel.resources import Location, read_yaml
 from cxrlabel.types import State
 
 CUE_FAMILIES_FILE = "cue_families.yml"  # in the language folder, next to the rules/ folder of rule files
+Model = TypeVar("Model", bound="RuleModel")
 
 
 class RuleFileError(UserError):
@@ -352,6 +353,15 @@ RULE_FILE_KINDS: dict[str, type[RuleModel]] = {
 }
 
 
+MOVED_FILES = {"en/rules/settings.yaml": "en/settings.yml", "en/rules/cues.yaml": f"en/{CUE_FAMILIES_FILE}"}
+
+
+def moved_file_problem(path: Path, root: Path) -> str | None:
+    """A problem when `path` is a rule file under its name before the schema (a copied rules folder), else None."""
+    new = MOVED_FILES.get(path.relative_to(root).as_posix())
+    return f"{path}:1: this file is now read from {root / new}; move it there" if new else None
+
+
 def _named_mappings(folder: Path) -> set[Path]:
     """The cluster mappings the label sets of a folder name under `mapping:` (as `cxrlabel cluster` writes them)."""
     named = set()
@@ -424,10 +434,8 @@ def _problem(path: Path, model: type[RuleModel], error: Mapping[str, Any]) -> st
         message = f"{_at(location[:-1])}unknown key {location[-1]!r} (allowed: {allowed})"
     elif kind == "missing":
         message = f"{_at(location[:-1])}missing key {location[-1]!r}"
-    elif isinstance(cause, LocatedValueError):
-        location = (*location, *cause.at)
-        message = f"{_at(location)}{cause}"
-    elif isinstance(cause, ValueError):
+    elif isinstance(cause, ValueError):  # raised by a validator here, a LocatedValueError saying where inside
+        location = (*location, *getattr(cause, "at", ()))
         message = f"{_at(location)}{cause}"
     else:
         shown = repr(error["input"])
@@ -446,16 +454,13 @@ def _validated(model: type[RuleModel], path: Path) -> tuple[RuleModel | None, tu
         return None, (str(exc),)
     except ValidationError as exc:
         if any(error["type"] == "model_type" and not error["loc"] for error in exc.errors()):
-            return None, (f"{path}:1: a {model.__name__} file must be a mapping of keys",)
+            return None, (f"{path}:1: expected a mapping of keys ({model.__name__}), not {type(data).__name__}",)
         return None, tuple(_problem(path, model, error) for error in exc.errors())
 
 
 def problems(model: type[RuleModel], path: Path) -> list[str]:
     """Every problem of the file at `path` read as a `model` (empty: it fits)."""
     return list(_validated(model, path)[1])
-
-
-Model = TypeVar("Model", bound="RuleModel")
 
 
 def load(model: type[Model], path: Path) -> Model:
@@ -466,11 +471,17 @@ def load(model: type[Model], path: Path) -> Model:
     return instance  # type: ignore[return-value]
 
 
-def check_rule_file(path: Path, root: Path) -> None:
-    """Check a file of a rules folder against its kind (a UserError names the first problem); a file of no
-    kind must still be valid YAML."""
-    model = kind_of(path, root)
-    if model is None:
-        read_yaml(path)
-    else:
-        load(model, path)
+def check_folder(root: Path) -> None:
+    """Check every YAML file of a rules folder against its kind (a UserError names the first problem, a file
+    under its old name first); a file of no kind must still be valid YAML."""
+    paths = sorted(root.rglob("*.y*ml"))
+    for path in paths:
+        moved = moved_file_problem(path, root)
+        if moved:
+            raise UserError(moved)
+    for path in paths:
+        model = kind_of(path, root)
+        if model is None:
+            read_yaml(path)
+        else:
+            load(model, path)

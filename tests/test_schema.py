@@ -18,7 +18,7 @@ from cxrlabel.en.vocabulary import load_finding
 from cxrlabel.errors import UserError
 from cxrlabel.labelsets import load_label_set
 from cxrlabel.lint import lint_rules
-from cxrlabel.resources import read_yaml, rules_dir, rules_path
+from cxrlabel.resources import check_rules_folder, read_yaml, rules_dir, rules_path
 from cxrlabel.schema import RuleSettings, load
 from cxrlabel.zh.cues import load_cues
 from cxrlabel.zh.dong import load_exemplars
@@ -113,7 +113,7 @@ def test_a_nested_unknown_key_names_its_line_and_the_keys_allowed_there(tmp_path
     path.write_text("name: mine\nlang: en\nlabels:\n  - {name: Effusion, findings: [pleural_effusion]}\n"
                     "  - name: Edema\n    findings: [edema]\n    colour: red\n", encoding="utf-8")
     with pytest.raises(UserError, match=re.escape(f"{path}:7: labels[1]: unknown key 'colour' "
-                                                  "(allowed: name, findings, description, derived)")):
+                                                  "(allowed: name, findings, description, derived, aliases)")):
         load_label_set(str(path))
 
 
@@ -205,3 +205,15 @@ def test_gold_box_aliases_are_part_of_a_label_set(tmp_path):
     line = len(text.splitlines()) + 3
     with pytest.raises(UserError, match=re.escape(f"{bad}:{line}: aliases.Tumor: alias 'Tumor' names no label")):
         load_label_set(str(bad))
+
+
+def test_a_rules_folder_with_the_old_settings_and_cue_file_names_is_told_where_they_went(tmp_path):
+    root = tmp_path / "rules"
+    shutil.copytree(rules_dir(), root)
+    (root / "en" / "settings.yml").rename(root / "en" / "rules" / "settings.yaml")
+    (root / "en" / "cue_families.yml").rename(root / "en" / "rules" / "cues.yaml")
+    old = root / "en" / "rules" / "cues.yaml"
+    expected = f"{old}:1: this file is now read from {root / 'en' / 'cue_families.yml'}; move it there"
+    assert expected in lint_rules(root)
+    with pytest.raises(UserError, match=re.escape(expected)):
+        check_rules_folder(root)
