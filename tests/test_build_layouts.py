@@ -12,9 +12,10 @@ from datasets import load_from_disk
 from PIL import Image
 from typer.testing import CliRunner
 
-from cxrlabel.imageset.layouts import detect_source
-from cxrlabel.imageset.pairing import FileIndex
 from cxrlabel.cli import app
+from cxrlabel.errors import UserError
+from cxrlabel.imageset.layouts import _label_set_names, detect_source, load_chexpert, load_mimic
+from cxrlabel.imageset.pairing import FileIndex
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SALT = "layout-test-salt-0123"
@@ -373,3 +374,22 @@ def test_png_folder_without_manifest_refused_with_its_cause(tmp_path):
     assert not (tmp_path / "out").exists()
     openi = invoke("--labels", str(labels), "--source", "openi", "--images", str(images), "--out", str(tmp_path / "o"))
     assert openi.exit_code == 2 and "give Open-i's projections.csv as --manifest" in flat(openi.output)
+
+
+def test_chexpert_and_mimic_tables_share_one_row_check(tmp_path):
+    """A row without its key or with a value other than 1/0/-1/blank is a problem, the others are read; a table
+    without its key column is a one-line user error (MIMIC's study_id was a KeyError before)."""
+    names = _label_set_names("chexpert")
+    for key, table, loader in (("Path", "CheXpert table", lambda p: load_chexpert(p, "ignore")),
+                               ("study_id", "MIMIC-CXR label table", lambda p: load_mimic(p, p, (), "ignore"))):
+        rows = [["a", *["1.0"] + [""] * 13], ["", *[""] * 14], ["c", *["2"] + [""] * 13]]
+        path = write_csv(tmp_path / key / "train.csv", [key, *names], rows)
+        if key == "study_id":
+            write_csv(path, [key, "dicom_id", "subject_id", *names], [[r[0], "d", "s", *r[1:]] for r in rows])
+        source = loader(path)
+        assert list(source.labels) == ["a"] and source.labels["a"][0] == "positive"
+        assert [reason for _, reason in source.problems] == [
+            f"train.csv line {line}: no {key} or a value other than 1/0/-1/blank" for line in (3, 4)]
+        write_csv(path, ["other", *names], [])
+        with pytest.raises(UserError, match=f"train.csv:1: not a {table} \\(missing {key}\\)"):
+            loader(path)

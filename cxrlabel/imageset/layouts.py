@@ -147,6 +147,25 @@ def _observations(row: dict[str, str], columns: dict[str, str], names: list[str]
     return None if None in states else tuple(_apply_uncertain(s or "", uncertain) for s in states)
 
 
+def _observation_rows(path: Path, names: list[str], key: str, uncertain: str, table: str,
+                      problems: list[tuple[str, str]]) -> Iterator[tuple[dict[str, str], dict[str, str], str,
+                                                                           tuple[str, ...]]]:
+    """(row, header spelling by lower-cased name, the row's `key` column value, its observation states) for every
+    row of a CheXpert / MIMIC label table; a row without a key or with a value other than 1 / 0 / -1 / blank goes
+    to `problems`. A header without the key or an observation is a user error naming `table`."""
+    columns = {c.lower(): c for c in header_of(path)}
+    missing = [n for n in names if n.lower() not in columns] or ([] if key.lower() in columns else [key])
+    if missing:
+        raise UserError(f"{path}:1: not a {table} (missing {', '.join(missing)})")
+    for line, row in _rows(path):
+        value = row.get(columns[key.lower()], "")
+        states = _observations(row, columns, names, uncertain)
+        if not value or states is None:
+            problems.append((value, f"{path.name} line {line}: no {key} or a value other than 1/0/-1/blank"))
+            continue
+        yield row, columns, value, states
+
+
 def _label_set_names(name: str) -> list[str]:
     from cxrlabel.labelsets import load_label_set
 
@@ -190,17 +209,9 @@ def load_chexpert(path: Path, uncertain: str) -> LoadedSource:
     split_of = {"train": "train", "valid": "validation", "test": "test"}
     source.split_from = ", ".join(f.name for f in files if f.stem.lower() in split_of)
     for file in files:
-        columns = {c.lower(): c for c in header_of(file)}
-        missing = [n for n in names if n.lower() not in columns]
-        if missing or "path" not in columns:
-            raise UserError(f"{file}:1: not a CheXpert table (missing {', '.join(missing or ['Path'])})")
         split = split_of.get(file.stem.lower(), "")
-        for line, row in _rows(file):
-            image = row.get(columns["path"], "")
-            states = _observations(row, columns, names, uncertain)
-            if not image or states is None:
-                source.problems.append((image, f"{file.name} line {line}: no Path or a value other than 1/0/-1/blank"))
-                continue
+        for row, columns, image, states in _observation_rows(file, names, "Path", uncertain, "CheXpert table",
+                                                             source.problems):
             frontal = row.get(columns.get("frontal/lateral", ""), "")
             view = row.get(columns.get("ap/pa", ""), "") if frontal.lower() == "frontal" else frontal
             patient = re.search(r"patient\d+", image)
@@ -226,16 +237,8 @@ def load_mimic(path: Path, metadata: Path | None, split_files: tuple[Path, ...],
     source = LoadedSource("mimic", f"MIMIC-CXR-JPG ({path.name}, {metadata.name}; uncertain labels: {uncertain})",
                           "chexpert", names, split_from=", ".join(p.name for p in split_csv))
     splits = read_split_files(split_csv)
-    columns = {c.lower(): c for c in header_of(path)}
-    missing = [n for n in names if n.lower() not in columns]
-    if missing:
-        raise UserError(f"{path}:1: not a MIMIC-CXR label table (missing {', '.join(missing)})")
-    for line, row in _rows(path):
-        study = row.get(columns["study_id"], "")
-        states = _observations(row, columns, names, uncertain)
-        if not study or states is None:
-            source.problems.append((study, f"{path.name} line {line}: no study_id or a value other than 1/0/-1/blank"))
-            continue
+    for _row, _columns, study, states in _observation_rows(path, names, "study_id", uncertain,
+                                                           "MIMIC-CXR label table", source.problems):
         source.labels[study] = states
     meta_columns = {c.lower(): c for c in header_of(metadata)}
     if not {"dicom_id", "subject_id", "study_id"} <= set(meta_columns):
