@@ -12,7 +12,7 @@ from pydicom.data import DATA_ROOT
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-from cxrlabel.imageset.images import ImageError, apply_window, read_image, to_square_png, view_from_code
+from cxrlabel.imageset.images import ImageError, read_dataset, read_image, to_square_png, view_from_code
 
 
 def bundled(name: str) -> Path:
@@ -89,10 +89,27 @@ def test_voi_lut_sequence_is_preferred_and_scaled_by_its_output_range(tmp_path):
     assert np.allclose(read_image(path).pixels, [[0, 0.25], [0.5, 1.0]])
 
 
-def test_window_functions():
-    values = np.array([-100.0, 0.0, 100.0])
-    assert np.allclose(apply_window(values, 0, 100, "LINEAR_EXACT"), [0, 0.5, 1])
-    assert np.allclose(apply_window(values, 0, 100, "SIGMOID"), 1 / (1 + np.exp(-4 * values / 100)))
+def test_window_functions(tmp_path):
+    # stored 1900, 2000, 2100 → modality value x - 2000: -100, 0, 100 under a window (0, 100)
+    stored = np.array([[1900, 2000, 2100]])
+    values = stored - 2000.0
+
+    def windowed(function: str, **tags) -> np.ndarray:
+        return read_image(write_dicom(tmp_path / f"{function}.dcm", stored, RescaleSlope=1, RescaleIntercept=-2000,
+                                      WindowCenter=0, WindowWidth=100, VOILUTFunction=function, **tags)).pixels[0]
+
+    assert np.allclose(windowed("LINEAR_EXACT"), [0, 0.5, 1])
+    assert np.allclose(windowed("SIGMOID"), 1 / (1 + np.exp(-4 * values / 100)), atol=1e-6)
+    assert np.allclose(windowed("LINEAR"), np.clip((values + 0.5) / 99 + 0.5, 0, 1), atol=1e-6)
+    assert np.allclose(windowed(""), windowed("LINEAR"))  # an empty function is the standard's LINEAR
+
+
+def test_a_window_the_function_cannot_use_is_ignored(tmp_path):
+    stored = np.array([[100, 1100], [2100, 4095]])
+    min_max = (stored - 100) / (4095 - 100)
+    for name, tags in (("narrow", {"WindowCenter": 2000, "WindowWidth": 0.5}),  # LINEAR needs width >= 1
+                       ("empty", {"WindowCenter": "", "WindowWidth": ""})):
+        assert np.allclose(read_image(write_dicom(tmp_path / f"{name}.dcm", stored, **tags)).pixels, min_max)
 
 
 def test_monochrome1_is_inverted(tmp_path):
@@ -154,3 +171,16 @@ def test_view_from_the_view_code_sequence():
     item.CodeMeaning = "left lateral"
     assert view_from_code(dataset) == "LATERAL"
     assert view_from_code(Dataset()) == ""
+
+
+SHARED_CR = Path(__file__).resolve().parents[2] / "shared" / "data" / "dicom" / "CR-MONO1-10-chest.dcm"
+
+
+@pytest.mark.skipif(not SHARED_CR.is_file(), reason="../shared is absent")
+def test_real_cr_is_its_stored_linear_window_inverted():
+    # CR-MONO1-10-chest.dcm: 10-bit MONOCHROME1, window centre 550, width 1024, no rescale: PS3.3 C.11.2.1.2.1
+    stored = read_dataset(SHARED_CR).pixel_array.astype(np.float64)  # no file meta: its syntax from the encoding
+    expected = 1.0 - np.clip((stored - 549.5) / 1023 + 0.5, 0.0, 1.0)
+    pixels = read_image(SHARED_CR).pixels
+    assert pixels.dtype == np.float32 and np.allclose(pixels, expected, atol=1e-6)
+    assert 0.0 < (pixels == 1.0).mean() < 0.5  # the window clips part of the image (below it: white), not all
