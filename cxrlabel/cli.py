@@ -146,7 +146,7 @@ def explain(
     """Show how a text is labelled and the rule that decided each label. English: sentences, canonical graph
     edges, mentions. Chinese: sentences, clauses with their cue, matched exemplars (dong10) or routed
     statements with templates/terms (regions5)."""
-    from cxrlabel.labelsets import load_label_set
+    from cxrlabel.registry import load_label_set
 
     try:
         if lang not in (None, "en", "zh"):

@@ -143,6 +143,14 @@ def test_registered_through_the_catalogue_api(plugin_module, reports, tmp_path):
     assert json.loads((out / "summary.json").read_text())["label_set"] == "kw_words"
 
 
+def test_explain_reads_a_registered_english_label_set(plugin_module):
+    registry.label_sets.register("effusion_pneumothorax", func=plugin_module.effusion_pneumothorax)
+    result = CliRunner().invoke(app, ["explain", "Small left pleural effusion. No pneumothorax.", "--labels",
+                                      "effusion_pneumothorax"])
+    assert result.exit_code == 0, result.output
+    assert "Effusion" in result.output and "Cardiomegaly" not in result.output
+
+
 def test_unregistered_names_are_refused_with_the_choices(plugin_module):
     with pytest.raises(UserError, match=r"unknown --lang 'kw': choose one of en, zh$"):
         registry.label_set_for("kw", None)

@@ -10,7 +10,7 @@ from cxrlabel.en.labeler import EnglishLabeler, decide_sentence
 from cxrlabel.en.sections import split_sections
 from cxrlabel.en.sentences import split_sentences
 from cxrlabel.en.vocabulary import find_mentions
-from cxrlabel.labelsets import load_label_set
+from cxrlabel.registry import load_label_set
 from cxrlabel.types import Report
 
 
