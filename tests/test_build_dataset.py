@@ -13,11 +13,12 @@ from PIL import Image
 from pydicom.data import DATA_ROOT
 from typer.testing import CliRunner
 
-from cxrlabel.imageset import dataset as dataset_module
-from cxrlabel.imageset.dataset import BuildOptions, DatasetBuilder, read_labels
-from cxrlabel.imageset.splits import assign_split
 from cxrlabel.cli import app
 from cxrlabel.errors import UserError
+from cxrlabel.imageset.dataset import BuildOptions, DatasetBuilder
+from cxrlabel.imageset.labels import read_labels
+from cxrlabel.imageset.outdir import WORK
+from cxrlabel.imageset.splits import assign_split
 
 DATA = Path(__file__).parent / "data" / "build_openi"
 PHI = ["DOE^JOHN", "DOE_JOHN", "JOHN", "19450101", "SAINT EXAMPLE HOSPITAL", "DR^WHO", "MRN-778899", "MRN-OTHER",
@@ -235,7 +236,7 @@ def test_text_only_openi_build_with_reports_and_projections(tmp_path):
 
 
 def test_report_texts_from_columns_and_headers():
-    from cxrlabel.imageset.dataset import report_texts
+    from cxrlabel.imageset.texts import report_texts
     from cxrlabel.types import Report
 
     sections = {"findings": "两肺纹理增多。", "diagnosis": "两肺纹理增多"}
@@ -295,7 +296,7 @@ def test_interrupted_build_resumes_without_redoing_finished_shards(tmp_path, mon
     assert fresh["splits"] == summary["splits"]
     assert sorted((r["report_id"], r["split"], r["image"].tobytes()) for r in rows_of(tmp_path / "ds")) == sorted(
         (r["report_id"], r["split"], r["image"].tobytes()) for r in rows_of(tmp_path / "fresh"))
-    assert not (tmp_path / "ds" / dataset_module.WORK).exists()
+    assert not (tmp_path / "ds" / WORK).exists()
 
 
 def test_two_workers_give_the_same_dataset(tmp_path):

@@ -86,10 +86,11 @@ def build(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cxrlabel.errors import UserError, fail
-    from cxrlabel.imageset.dataset import BuildOptions, DatasetBuilder, parse_text_fields
+    from cxrlabel.imageset.dataset import BuildOptions, DatasetBuilder
     from cxrlabel.imageset.layouts import SOURCES, UNCERTAIN_POLICIES
     from cxrlabel.imageset.pairing_check import PairingError
     from cxrlabel.imageset.splits import parse_ratios
+    from cxrlabel.imageset.texts import parse_text_fields
 
     console = Console(stderr=True)
 

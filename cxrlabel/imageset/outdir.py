@@ -13,8 +13,8 @@ import re
 import shutil
 from pathlib import Path
 
-from cxrlabel.imageset.splits import SPLITS
 from cxrlabel.errors import UserError
+from cxrlabel.imageset.splits import SPLITS
 
 MARKER = ".cxrlabel-build.json"
 WORK = ".build"  # resumable working state inside the folder (no report text; see TextStore)

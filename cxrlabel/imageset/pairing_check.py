@@ -9,8 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cxrlabel.imageset.pairing import openi_name
 from cxrlabel.errors import UserError
+from cxrlabel.imageset.pairing import openi_name
 
 SHOWN = 5
 

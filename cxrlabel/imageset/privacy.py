@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from pathlib import PurePath
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from cxrlabel.imageset.problems import Problem
 
 
 def keyed_hash(value: str, salt: str, length: int = 16) -> str:
@@ -32,3 +35,20 @@ def scrub(reason: str, *secrets: str) -> str:
     for secret in sorted({s for s in secrets if s and len(s) > 2}, key=len, reverse=True):
         reason = reason.replace(secret, "<file>")
     return reason
+
+
+@dataclass(frozen=True)
+class Pseudonymiser:
+    """Report ids (hashed when `hash_ids`) and problem records as the dataset and errors.csv may show them."""
+
+    salt: str
+    hash_ids: bool = False
+
+    def report_key(self, report_id: str) -> str:
+        return pseudonymous_report(report_id, self.salt) if self.hash_ids else report_id
+
+    def problem(self, report_id: str, relative: str, reason: str) -> Problem:
+        """A problem with its report id keyed, its file re-keyed and the file's name scrubbed from the reason."""
+        source = rekeyed_path(relative, self.salt) if relative else ""
+        secrets = (relative, *Path(relative).parts, Path(relative).stem) if relative else ()
+        return Problem(self.report_key(report_id) if report_id else "", source, scrub(reason, *secrets))

@@ -1,0 +1,90 @@
+"""Conversion of the finished parquet shards into the saved Hugging Face DatasetDict (`load_from_disk`), and the
+per-split counts of the summary. `Dataset.from_generator` reads the shards (one generator job per shard file,
+`num_proc` of them at once) into an Arrow cache in record batches of `batch_rows` rows: memory stays flat in the
+number of images."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from cxrlabel.imageset.labels import STATES
+from cxrlabel.imageset.outdir import OutputFolder
+from cxrlabel.imageset.splits import SPLITS
+
+
+def features_for(label_names: list[str], with_images: bool, text_fields: tuple[str, ...] = ()):
+    """The dataset's columns: [image], labels (ClassLabel indices), label_states, ids, view, [texts], source_path."""
+    from datasets import ClassLabel, Features, Image, Sequence, Value
+
+    columns = {
+        "labels": Sequence(ClassLabel(names=label_names)),
+        "label_states": Sequence(Value("string")),
+        "report_id": Value("string"),
+        "patient_id": Value("string"),
+        "view": Value("string"),
+        **{field: Value("string") for field in text_fields},
+        "source_path": Value("string"),
+    }
+    return Features({"image": Image(), **columns} if with_images else columns)
+
+
+def parquet_rows(files: list[str], batch_rows: int) -> Iterator[dict]:
+    """The rows of parquet shard files, read `batch_rows` rows at a time (the generator of from_generator)."""
+    import pyarrow.parquet as pq
+
+    for file in files:
+        with pq.ParquetFile(file) as parquet:
+            for batch in parquet.iter_batches(batch_size=batch_rows):
+                yield from batch.to_pylist()
+
+
+def shards_to_dataset(folder: OutputFolder, features, cache_dir: Path, batch_rows: int, num_proc: int):
+    """A DatasetDict of the splits' parquet shards under <out>/parquet/<split>/ (an empty split gets a zero-row
+    parquet file there, so every split has its folder)."""
+    import pyarrow.parquet as pq
+    from datasets import Dataset, DatasetDict
+
+    splits = {}
+    for split in SPLITS:
+        files = sorted(str(p) for p in (folder.root / "parquet" / split).glob("shard-*.parquet"))
+        if files:
+            jobs = min(num_proc, len(files))
+            splits[split] = Dataset.from_generator(
+                parquet_rows, features=features, cache_dir=str(cache_dir), split=split,
+                gen_kwargs={"files": files, "batch_rows": batch_rows}, num_proc=jobs if jobs > 1 else None,
+                writer_batch_size=batch_rows)
+        else:
+            empty = folder.root / "parquet" / split / "empty.parquet"
+            folder.register(empty)
+            empty.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(features.arrow_schema.empty_table(), empty)
+            splits[split] = Dataset.from_dict({name: [] for name in features}, features=features)
+    return DatasetDict(splits)
+
+
+def save_dataset(dataset, path: Path) -> None:
+    """save_to_disk; an empty split needs one explicit shard, or it cannot be loaded back."""
+    dataset.save_to_disk(str(path), num_shards={split: 1 for split in SPLITS if dataset[split].num_rows == 0})
+
+
+def split_summary(split, label_names: list[str]) -> dict:
+    """Rows, patients, reports and per-label state counts of one split, read in Arrow batches."""
+    import pyarrow.compute as pc
+
+    counts = np.zeros((len(STATES), len(label_names)), dtype=np.int64)
+    without_positive = 0
+    distinct = {name: pc.count_distinct(split.data.column(name)).as_py() if split.num_rows else 0
+                for name in ("patient_id", "report_id")}
+    for batch in split.select_columns(["label_states"]).with_format("arrow").iter(batch_size=10_000):
+        states = np.asarray(batch.column("label_states").combine_chunks().flatten().to_pylist(), dtype=object)
+        states = states.reshape(-1, len(label_names))
+        for index, state in enumerate(STATES):
+            counts[index] += (states == state).sum(axis=0)
+        without_positive += int((states != "positive").all(axis=1).sum())
+    named = {state or "not_mentioned": dict(zip(label_names, (int(c) for c in counts[i]), strict=True))
+             for i, state in enumerate(STATES)}
+    return {"rows": split.num_rows, "patients": distinct["patient_id"], "reports": distinct["report_id"],
+            "rows_without_positive": without_positive, **{f"{k}": v for k, v in named.items()}}
