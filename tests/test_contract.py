@@ -91,8 +91,8 @@ def test_labeler_contract(lang, label_set, tmp_path):
     whole = labeler.label_batch(reports)
     assert [result_id(r) for r in whole] == [r.id for r in reports]  # one result per report, in input order
     labelled = [r for r in whole if isinstance(r, ReportResult)]
-    assert len(labelled) >= len(reports) - 1
-    assert any(r.labels for r in labelled)
+    assert len(labelled) == len(reports)  # real reports of the labeler's language: none refused
+    assert sum(bool(r.labels) for r in labelled) >= len(reports) // 2
     for result in labelled:
         assert set(result.labels) <= names and all(isinstance(s, State) for s in result.labels.values())
 
