@@ -26,9 +26,9 @@ DATA = Path(__file__).parent / "data"
 SAMPLES = {"en": DATA / "en_challenge.csv", "zh": DATA / "zh_challenge.csv"}  # real reports per language
 UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
         "SCONJ", "SYM", "VERB", "X", "SPACE"}
-# Labels of the backends that the canonical scheme replaces: none may be left in a graph.
 NEGATION_WORDS = {"no", "not", "n't", "never", "neither", "nor", "without"}  # rules/README.md
 COORDINATORS = {"and", "or", "nor", "but"}
+# Labels of the backends that the canonical scheme replaces: none may be left in a graph.
 BACKEND_ONLY = {"case", "cc", "conj", "pobj", "pcomp", "prep", "obj", "acomp", "attr", "oprd", "nsubj:pass",
                 "aux:pass", "csubj:pass", "acl:relcl", "compound:prt", "nmod:poss", "root", "ROOT"}
 
