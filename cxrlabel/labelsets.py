@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cxrlabel import schema
 from cxrlabel.errors import UserError
-from cxrlabel.resources import read_yaml, rules_path
+from cxrlabel.resources import read_yaml, rules_dir, rules_path
 from cxrlabel.schema import NORMAL_RULED_OUT_BY, LabelSetFile
 
 NORMAL = "normal"
@@ -38,7 +38,9 @@ class LabelSet:
 
 
 def available_label_sets() -> list[str]:
-    return sorted(p.stem for p in rules_path("labelsets").glob("*.yml"))
+    """The shipped label sets (a cluster mapping kept beside the label set that names it is none)."""
+    return sorted(p.stem for p in rules_path("labelsets").glob("*.yml")
+                  if schema.kind_of(p, rules_dir()) is LabelSetFile)
 
 
 def load_label_set(name_or_path: str) -> LabelSet:

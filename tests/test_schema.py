@@ -16,7 +16,7 @@ from cxrlabel.en.rules import load_rule_file, load_rules
 from cxrlabel.en.sections import section_rules
 from cxrlabel.en.vocabulary import load_finding
 from cxrlabel.errors import UserError
-from cxrlabel.labelsets import load_label_set
+from cxrlabel.labelsets import available_label_sets, load_label_set
 from cxrlabel.lint import lint_rules
 from cxrlabel.resources import check_rules_folder, read_yaml, rules_dir, rules_path
 from cxrlabel.schema import RuleSettings, load
@@ -167,7 +167,7 @@ def test_normal_ruled_out_by_takes_states_that_can_rule_out(tmp_path):
         load_label_set(str(empty))
 
 
-def test_a_label_set_written_by_cluster_passes_the_lint(tmp_path):
+def test_a_label_set_written_by_cluster_passes_the_lint(tmp_path, monkeypatch):
     source = tmp_path / "r.csv"
     diagnoses = ["两肺纹理增多", "两肺纹理增粗", "主动脉硬化", "主动脉结钙化", "心影增大", "心脏增大",
                  "心肺未见异常"] * 2
@@ -184,6 +184,9 @@ def test_a_label_set_written_by_cluster_passes_the_lint(tmp_path):
         shutil.copy(out / "labelset.yml", tmp_path / copy / "labelsets" / "mine.yml")
         shutil.copy(out / "clusters.yml", tmp_path / copy / "labelsets" / "clusters.yml")  # beside its label set
     assert lint_rules(tmp_path / "good") == []
+    monkeypatch.setenv("CXRLABEL_RULES", str(tmp_path / "good"))  # checked as a whole, like a run would
+    assert available_label_sets() == ["chestxray14", "chexpert", "dong10", "mine", "regions5"]  # the mapping is none
+    monkeypatch.delenv("CXRLABEL_RULES")
     # the lint reads the mapping as a mapping: a fault in it is named there
     mapping = tmp_path / "bad" / "labelsets" / "clusters.yml"
     mapping.write_text(mapping.read_text(encoding="utf-8").replace("max_distance:", "max_distanse:"),
