@@ -33,12 +33,12 @@ from cxrlabel.en.sections import split_sections
 from cxrlabel.en.sentences import split_sentences
 from cxrlabel.en.vocabulary import find_mentions, load_vocabulary
 from cxrlabel.labelsets import LabelSet, load_label_set
-from cxrlabel.metrics import macro_average, micro_average, score_labels
+from cxrlabel.metrics import rounded
 from cxrlabel.readers import iter_reports
 from cxrlabel.registry import create_labeler
 from cxrlabel.runner import label_mixed_batch
 from cxrlabel.types import Report, ReportResult, State
-from cxrlabel.validation import CHESTXRAY8_LABELS, OPENI_DIR, predicted_value, read_gold
+from cxrlabel.validation import OPENI_DIR, predicted_value, read_gold, score_predictions
 
 BATCH = 64
 SPAN_KEY = "mentions"
@@ -122,13 +122,7 @@ def score(results: dict[str, ReportResult], gold: dict, ids: list[str], names: l
           label_set: LabelSet) -> dict:
     gold_matrix = np.array([[gold[i][n] for n in names] for i in ids])
     pred_matrix = np.array([[predicted_value(results[i].labels.get(n), "negative") for n in names] for i in ids])
-    scores = {"n_reports": len(ids), **score_labels(gold_matrix, pred_matrix, names)}
-    derived = {spec.name for spec in label_set.labels if spec.derived}
-    findings = [n for n in names if n not in derived and scores["labels"][n]["support"] > 0]
-    scores["macro_findings"] = macro_average(scores["labels"], findings)
-    cx8 = [names.index(n) for n in CHESTXRAY8_LABELS]
-    scores["chestxray8_micro"] = micro_average(gold_matrix[:, cx8], pred_matrix[:, cx8])
-    return scores
+    return rounded({"n_reports": len(ids), **score_predictions(gold_matrix, pred_matrix, names, label_set)})
 
 
 def print_table(title: str, scores: dict, names: list[str], console: Console) -> None:

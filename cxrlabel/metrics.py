@@ -1,21 +1,18 @@
-"""Label-vs-gold scoring: per-label precision / recall / F1 / support with micro and macro rows."""
+"""Label-vs-gold scoring: per-label precision / recall / F1 / support with micro and macro rows (scikit-learn).
+
+Every value is kept unrounded; `rounded` rounds a result once, for printing and writing."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import multilabel_confusion_matrix, precision_recall_fscore_support
 
+PLACES = 4  # decimals of the written and printed scores
+
 
 def _row(precision: float, recall: float, f1: float, support: int, tp: int, fp: int, fn: int) -> dict:
-    return {
-        "precision": round(float(precision), 4),
-        "recall": round(float(recall), 4),
-        "f1": round(float(f1), 4),
-        "support": int(support),
-        "tp": int(tp),
-        "fp": int(fp),
-        "fn": int(fn),
-    }
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(support),
+            "tp": int(tp), "fp": int(fp), "fn": int(fn)}
 
 
 def score_labels(gold: np.ndarray, pred: np.ndarray, names: list[str]) -> dict:
@@ -34,9 +31,8 @@ def score_labels(gold: np.ndarray, pred: np.ndarray, names: list[str]) -> dict:
         for i, name in enumerate(names)
     }
     result = {"labels": labels, "micro": micro_average(gold, pred)}
-    with_positives = [i for i in range(len(names)) if support[i] > 0]
-    result["macro"] = macro_average(labels, [names[i] for i in with_positives])
-    result["macro_all"] = macro_average(labels, names)
+    result["macro"] = macro_average(gold, pred, [i for i in range(len(names)) if support[i] > 0])
+    result["macro_all"] = macro_average(gold, pred, list(range(len(names))))
     return result
 
 
@@ -48,17 +44,21 @@ def micro_average(gold: np.ndarray, pred: np.ndarray) -> dict:
     return _row(precision, recall, f1, int(gold.sum()), tp, fp, fn)
 
 
-def macro_average(labels: dict, names: list[str]) -> dict:
-    if not names:
+def macro_average(gold: np.ndarray, pred: np.ndarray, columns: list[int]) -> dict:
+    """scikit-learn's macro average (the unweighted mean of the per-label values) over the label `columns`, with
+    their summed counts."""
+    if not columns:
         return _row(0, 0, 0, 0, 0, 0, 0)
-    rows = [labels[n] for n in names]
-    return {
-        "precision": round(float(np.mean([r["precision"] for r in rows])), 4),
-        "recall": round(float(np.mean([r["recall"] for r in rows])), 4),
-        "f1": round(float(np.mean([r["f1"] for r in rows])), 4),
-        "support": int(sum(r["support"] for r in rows)),
-        "tp": int(sum(r["tp"] for r in rows)),
-        "fp": int(sum(r["fp"] for r in rows)),
-        "fn": int(sum(r["fn"] for r in rows)),
-        "n_labels": len(names),
-    }
+    gold, pred = np.asarray(gold, dtype=int)[:, columns], np.asarray(pred, dtype=int)[:, columns]
+    precision, recall, f1, _ = precision_recall_fscore_support(gold, pred, average="macro", zero_division=0)
+    tp, fp, fn = (int(v) for v in multilabel_confusion_matrix(gold, pred)[:, [1, 0, 1], [1, 1, 0]].sum(axis=0))
+    return {**_row(precision, recall, f1, int(gold.sum()), tp, fp, fn), "n_labels": len(columns)}
+
+
+def rounded(scores, places: int = PLACES):
+    """A copy of a (nested) scores result with every float rounded to `places` decimals."""
+    if isinstance(scores, dict):
+        return {key: rounded(value, places) for key, value in scores.items()}
+    if isinstance(scores, list | tuple):
+        return type(scores)(rounded(value, places) for value in scores)
+    return round(scores, places) if isinstance(scores, float) else scores

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet
-from cxrlabel.metrics import macro_average, micro_average, score_labels
+from cxrlabel.metrics import macro_average, micro_average, rounded, score_labels
 from cxrlabel.readers import REPORT_ID_COLUMNS, find_column, iter_reports
 from cxrlabel.registry import label_set_for
 from cxrlabel.runner import run_labeler
@@ -101,20 +101,26 @@ def run_validation(
         raise UserError(f"no report of {reports} matches a gold id of {gold_path}")
     gold_matrix = np.array([[gold_rows[i][n] for n in names] for i in ids])
     pred_matrix = np.array([[predicted_value(results[i].labels.get(n), uncertain_as) for n in names] for i in ids])
-    scores = {"n_reports": len(ids), **score_labels(gold_matrix, pred_matrix, names)}
-    derived = {spec.name for spec in label_set.labels if spec.derived}
-    findings = [n for n in names if n not in derived and scores["labels"][n]["support"] > 0]
-    scores["macro_findings"] = macro_average(scores["labels"], findings)
-    cx8 = [names.index(n) for n in CHESTXRAY8_LABELS if n in names]
-    if len(cx8) == len(CHESTXRAY8_LABELS):
-        scores["chestxray8_micro"] = micro_average(gold_matrix[:, cx8], pred_matrix[:, cx8])
-    scores["missing_reports"] = len(gold_rows) - len(ids)
-    scores["failed_reports"] = len(failures)
+    scores = rounded({"n_reports": len(ids), **score_predictions(gold_matrix, pred_matrix, names, label_set),
+                      "missing_reports": len(gold_rows) - len(ids), "failed_reports": len(failures)})
     print_scores(scores, names, console)
     if json_path:
         Path(json_path).write_text(json.dumps(scores, indent=2))
     if errors_path:
         write_error_analysis(Path(errors_path), ids, names, gold_matrix, pred_matrix, results, label_set)
+    return scores
+
+
+def score_predictions(gold: np.ndarray, pred: np.ndarray, names: list[str], label_set: LabelSet) -> dict:
+    """`score_labels` plus the macro row over the findings (the label set's derived labels and labels without a
+    gold positive left out) and, when the label set has its labels, the ChestX-ray8 micro row; unrounded."""
+    scores = score_labels(gold, pred, names)
+    derived = {spec.name for spec in label_set.labels if spec.derived}
+    findings = [k for k, n in enumerate(names) if n not in derived and scores["labels"][n]["support"] > 0]
+    scores["macro_findings"] = macro_average(gold, pred, findings)
+    cx8 = [names.index(n) for n in CHESTXRAY8_LABELS if n in names]
+    if len(cx8) == len(CHESTXRAY8_LABELS):
+        scores["chestxray8_micro"] = micro_average(gold[:, cx8], pred[:, cx8])
     return scores
 
 

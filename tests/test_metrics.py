@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cxrlabel.metrics import score_labels
+from cxrlabel.metrics import rounded, score_labels
 
 NAMES = ["A", "B", "C", "D"]
 # 4 reports x 4 labels. D has no gold positive and one false positive.
@@ -50,3 +50,13 @@ def test_perfect_and_empty_predictions():
     assert perfect["micro"]["f1"] == 1.0 and perfect["macro"]["f1"] == 1.0
     nothing = score_labels(GOLD, np.zeros_like(GOLD), NAMES)
     assert nothing["micro"]["tp"] == 0 and nothing["micro"]["fn"] == 5 and nothing["micro"]["f1"] == 0.0
+
+
+def test_macro_is_the_mean_of_unrounded_values_and_rounding_comes_last(scores):
+    # each label's F1 is 2/3: averaging values already rounded to 0.6667 would be off by 3e-5
+    assert scores["macro"]["f1"] == pytest.approx(2 / 3, abs=1e-12)
+    assert scores["labels"]["A"]["f1"] == pytest.approx(2 / 3, abs=1e-12)
+    assert (scores["macro"]["tp"], scores["macro"]["fp"], scores["macro"]["fn"]) == (3, 1, 2)  # D's fp left out
+    shown = rounded(scores)
+    assert shown["macro"]["f1"] == 0.6667 and shown["labels"]["D"] == scores["labels"]["D"]
+    assert shown["macro"]["n_labels"] == 3 and scores["macro"]["f1"] != 0.6667  # a copy: the result is unchanged
