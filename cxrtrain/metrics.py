@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import label_ranking_average_precision_score, roc_auc_score, roc_curve
 
 
 def youden_thresholds(targets: np.ndarray, scores: np.ndarray) -> list[float]:
@@ -32,15 +32,14 @@ def top3_sensitivity(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return np.divide(hits, positives, out=np.full(targets.shape[1], np.nan), where=positives > 0)
 
 
-def image_average_precision(targets: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Per image with m ≥ 1 true labels: AP = (1/m) Σ_i i / r_i, r_i the rank of the i-th true label (ranks sorted)."""
-    ranks = np.argsort(np.argsort(-scores, axis=1), axis=1) + 1  # rank 1 = highest score
-    values = []
-    for row in range(targets.shape[0]):
-        true_ranks = np.sort(ranks[row][targets[row] > 0])
-        if len(true_ranks):
-            values.append(float(np.mean(np.arange(1, len(true_ranks) + 1) / true_ranks)))
-    return np.array(values)
+def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> float | None:
+    """Mean over the images with ≥ 1 true label of their average precision, (1/m) Σ_i i / r_i with r_i the rank of
+    the i-th true label (scikit-learn's label ranking average precision; tied scores count against). None when
+    no image has a true label."""
+    labelled = (targets > 0).any(axis=1)
+    if not labelled.any():
+        return None
+    return float(label_ranking_average_precision_score(targets[labelled] > 0, scores[labelled]))
 
 
 def label_auc(targets: np.ndarray, scores: np.ndarray, k: int) -> float | None:
@@ -74,8 +73,8 @@ def qualifying_labels(targets: np.ndarray, min_positives: int) -> list[int]:
 
 def mean_auc(targets: np.ndarray, scores: np.ndarray, labels: list[int] | None = None) -> float | None:
     """Mean ROC AUC over `labels` (default: every label) that have one (None when none has)."""
-    indices = range(targets.shape[1]) if labels is None else labels
-    aucs = [a for a in (label_auc(targets, scores, k) for k in indices) if a is not None]
+    every = label_aucs(targets, scores)
+    aucs = [every[k] for k in (range(targets.shape[1]) if labels is None else labels) if every[k] is not None]
     return float(np.mean(aucs)) if aucs else None
 
 
@@ -135,10 +134,11 @@ def evaluate_scores(targets: np.ndarray, scores: np.ndarray, names: list[str], t
     top3 = top3_sensitivity(targets, scores)
     selection = Selection.of(targets, min_positives)
     intervals, mean_interval = bootstrap_auc_intervals(targets, scores, selection.labels, resamples, seed)
+    aucs = label_aucs(targets, scores)
     for k, name in enumerate(names):
         positives = targets[:, k] > 0
         support = int(positives.sum())
-        auc = label_auc(targets, scores, k)
+        auc = aucs[k]
         predicted = scores[:, k] >= thresholds[k]
         sensitivity = float((predicted & positives).sum() / support) if support else None
         negatives = int((~positives).sum())
@@ -146,7 +146,6 @@ def evaluate_scores(targets: np.ndarray, scores: np.ndarray, names: list[str], t
         labels[name] = {"auc": auc, "ci95": intervals[k] if auc is not None else None, "sensitivity": sensitivity,
                         "specificity": specificity,
                         "top3_sensitivity": None if np.isnan(top3[k]) else float(top3[k]), "support": support}
-    ap = image_average_precision(targets, scores)
     return {"labels": labels, "min_positives": min_positives,
             "mean_auc": mean_auc(targets, scores, selection.labels), "mean_auc_ci95": mean_interval,
             "mean_auc_labels": [names[k] for k in selection.labels],
@@ -154,4 +153,4 @@ def evaluate_scores(targets: np.ndarray, scores: np.ndarray, names: list[str], t
             "labels_below_min_positives": [name for k, name in enumerate(names) if k not in selection.labels],
             "mean_auc_all_labels": mean_auc(targets, scores),
             "bootstrap": {"resamples": resamples, "seed": seed, "unit": "image", "interval": "percentile 95%"},
-            "mean_average_precision": float(ap.mean()) if len(ap) else None}
+            "mean_average_precision": mean_average_precision(targets, scores)}

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -228,7 +227,3 @@ def init_prediction_bias(model: ChestXrayNet, prevalence: torch.Tensor) -> None:
     with torch.no_grad():
         p = prevalence.clamp(1e-3, 1 - 1e-3)
         model.prediction.bias.copy_(torch.log(p / (1 - p)))
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(math.prod(p.shape) for p in model.parameters())

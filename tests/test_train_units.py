@@ -12,7 +12,7 @@ from cxrlabel.errors import UserError
 from cxrtrain.data import Preprocessing, five_crops, image_tensor, model_input
 from cxrtrain.heatmap import Box, boxes_from_heatmap, iobb, iou, localisation_scores, normalise_heatmap
 from cxrtrain.losses import wcel_loss, wcel_weights
-from cxrtrain.metrics import evaluate_scores, image_average_precision, top3_sensitivity, youden_thresholds
+from cxrtrain.metrics import evaluate_scores, mean_average_precision, top3_sensitivity, youden_thresholds
 from cxrtrain.model import ChestXrayNet, load_backbone, lse_pool, random_backbone
 from cxrtrain.sampling import EpochSampler, label_shares, min_share_weights
 from cxrtrain.train import predict
@@ -44,7 +44,12 @@ def test_average_precision_and_top3_on_hand_made_cases():
     scores = np.array([[0.9, 0.8, 0.1, 0.05], [0.1, 0.2, 0.3, 0.9], [0.4, 0.3, 0.2, 0.1]])
     targets = np.array([[1, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1]])
     # image 1: true labels at ranks 1 and 3 → (1/1 + 2/3) / 2; image 2: rank 1 → 1; image 3: rank 4 → 1/4
-    assert np.allclose(image_average_precision(targets, scores), [(1 + 2 / 3) / 2, 1.0, 0.25])
+    assert mean_average_precision(targets, scores) == pytest.approx(((1 + 2 / 3) / 2 + 1.0 + 0.25) / 3)
+    # an image without a true label has no average precision: it is left out of the mean, not counted as 0 or 1
+    unlabelled = np.vstack([targets, np.zeros(4, dtype=int)])
+    assert mean_average_precision(unlabelled, np.vstack([scores, scores[:1]])) == pytest.approx(
+        mean_average_precision(targets, scores))
+    assert mean_average_precision(np.zeros_like(targets), scores) is None
     top3 = top3_sensitivity(targets, scores)
     # label 3 is positive in images 2 (rank 1, in the top 3) and 3 (rank 4, not): 1/2; label 1 has no positive
     assert top3[0] == 1.0 and top3[2] == 1.0 and top3[3] == 0.5 and np.isnan(top3[1])
