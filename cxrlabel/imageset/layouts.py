@@ -22,7 +22,6 @@ SPLIT_NAMES = {"train": "train", "training": "train", "train_val": "train", "val
 SPLIT_COLUMNS = ("split", "source_split", "fold", "subset")
 SPLIT_KEY_COLUMNS = ("image index", "image_filename", "dicom_id", *PATH_COLUMNS)
 LABEL_LIST_COLUMNS = ("labels", "finding_labels", "finding labels", "findings")
-CHEXPERT_META = ("path", "sex", "age", "frontal/lateral", "ap/pa")
 MIMIC_META = ("subject_id", "study_id")
 # NIH names that differ from the chestxray14 label set ("No Finding" is the set's derived `normal` label; the box
 # file spells Infiltration "Infiltrate")
