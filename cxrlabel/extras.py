@@ -8,7 +8,7 @@ from collections.abc import Callable
 from importlib.util import find_spec
 from typing import Any
 
-import typer
+from cxrlabel.errors import fail
 
 # extra → the modules (import names) of its requirements that the commands needing it import
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
@@ -40,8 +40,7 @@ def needs_extra(extra: str, command: str) -> Callable[[Callable[..., Any]], Call
         def guarded(*args: Any, **kwargs: Any) -> Any:
             message = missing_extra(extra, command)
             if message:
-                typer.echo(f"error: {message}", err=True)
-                raise typer.Exit(2)
+                fail(message)
             return function(*args, **kwargs)
 
         return guarded

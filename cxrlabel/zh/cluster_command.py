@@ -30,7 +30,7 @@ def cluster(
     from rich.console import Console
     from rich.progress import Progress
 
-    from cxrlabel.errors import UserError
+    from cxrlabel.errors import UserError, fail
     from cxrlabel.readers import iter_reports
     from cxrlabel.types import Report
     from cxrlabel.zh.cluster import (
@@ -45,25 +45,21 @@ def cluster(
 
     console = Console(stderr=True)
     if lang != "zh":
-        console.print("[bold red]error:[/] clustering is implemented for --lang zh")
-        raise typer.Exit(2)
+        fail("clustering is implemented for --lang zh")
     try:
         low, high = (int(v) for v in k_range.split("-"))
     except ValueError:
-        console.print(f"[bold red]error:[/] --k-range {k_range!r}: give MIN-MAX, e.g. 8-30")
-        raise typer.Exit(2) from None
+        fail(f"--k-range {k_range!r}: give MIN-MAX, e.g. 8-30")
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("reading reports", total=None)
             table = collect_clauses(progress.track(
                 (item for item in iter_reports(reports) if isinstance(item, Report)), task_id=task))
     except UserError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+        fail(exc)
     clauses, weights, rare = frequent_clauses(table, max_distinct)
     if len(clauses) < 3:
-        console.print(f"[bold red]error:[/] only {len(clauses)} distinct clauses: nothing to cluster")
-        raise typer.Exit(1)
+        fail(f"only {len(clauses)} distinct clauses: nothing to cluster", code=1)
     console.print(f"{sum(table.counts.values())} clauses, {len(table.counts)} distinct"
                   + (f" ({len(clauses)} most frequent clustered)" if rare else "") + "; computing edit distances")
     distances = distance_matrix(clauses)
