@@ -352,3 +352,32 @@ def test_hashed_report_ids_and_user_errors(tmp_path):
     assert result.exit_code == 2 and "outside the dataset folder" in result.output
     result = invoke("--labels", str(labels), "--out", str(tmp_path / "v"), "--id-salt", "k", "--views", "frontal")
     assert result.exit_code == 2 and "--views frontal needs" in result.output
+
+
+def test_saved_image_files_hold_at_most_images_per_saved_file_rows(tmp_path, monkeypatch):
+    """save_to_disk re-embeds one file's images at a time at most: the build caps the rows per Arrow file (its memory
+    bound), every row still loads back, and a text-only build keeps one file per split."""
+    import pyarrow as pa
+
+    from cxrlabel.imageset import dataset as dataset_module
+
+    images = tmp_path / "png"
+    images.mkdir()
+    manifest_rows, label_rows = ["report_id,path,view,patient_id"], []
+    for index in range(7):
+        Image.fromarray(np.full((20, 30), index * 30, np.uint8)).save(images / f"{index}.png")
+        manifest_rows.append(f"s{index},{index}.png,PA,P{index}")
+        label_rows.append([f"s{index}", str(index % 2)])
+    (tmp_path / "m.csv").write_text("\n".join(manifest_rows) + "\n")
+    labels = write_labels(tmp_path / "labels.csv", ["id", "Mass"], label_rows)
+    monkeypatch.setattr(dataset_module, "IMAGES_PER_SAVED_FILE", 2)
+    options = BuildOptions(out=tmp_path / "ds", size=16, salt="k", ratios=(1.0, 0.0, 0.0), shard_size=3)
+    summary = DatasetBuilder(labels, options).build(images, tmp_path / "m.csv")
+    files = sorted((tmp_path / "ds" / "train").glob("data-*.arrow"))
+    rows_per_file = [pa.ipc.open_stream(str(f)).read_all().num_rows for f in files]
+    assert rows_per_file == [2, 2, 2, 1] and summary["splits"]["train"]["rows"] == 7
+    assert sorted(row["report_id"] for row in rows_of(tmp_path / "ds")) == [f"s{i}" for i in range(7)]
+    text_only = DatasetBuilder(labels, BuildOptions(out=tmp_path / "text", salt="k", ratios=(1.0, 0.0, 0.0)))
+    text_only.build(None, tmp_path / "m.csv")
+    assert len(list((tmp_path / "text" / "train").glob("data-*.arrow"))) == 1
+    assert not (tmp_path / "ds" / WORK).exists() and not (tmp_path / "text" / WORK).exists()

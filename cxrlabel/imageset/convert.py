@@ -65,9 +65,14 @@ def shards_to_dataset(folder: OutputFolder, features, cache_dir: Path, batch_row
     return DatasetDict(splits)
 
 
-def save_dataset(dataset, path: Path) -> None:
-    """save_to_disk; an empty split needs one explicit shard, or it cannot be loaded back."""
-    dataset.save_to_disk(str(path), num_shards={split: 1 for split in SPLITS if dataset[split].num_rows == 0})
+def save_dataset(dataset, path: Path, images_per_file: int | None) -> None:
+    """save_to_disk with `images_per_file` rows in each Arrow file of an image dataset: save_to_disk re-embeds a
+    batch of images in memory at a time (about 3 × its bytes) and never across files, so this bounds its memory
+    whatever the image size (a text-only dataset keeps the default files of up to 500 MB). An empty split gets one
+    explicit file, or it cannot be loaded back."""
+    num_shards = {split: max(1, -(-part.num_rows // images_per_file)) if images_per_file else 1
+                  for split, part in dataset.items() if images_per_file or part.num_rows == 0}
+    dataset.save_to_disk(str(path), num_shards=num_shards)
 
 
 def split_summary(split, label_names: list[str]) -> dict:
@@ -87,4 +92,4 @@ def split_summary(split, label_names: list[str]) -> dict:
     named = {state or "not_mentioned": dict(zip(label_names, (int(c) for c in counts[i]), strict=True))
              for i, state in enumerate(STATES)}
     return {"rows": split.num_rows, "patients": distinct["patient_id"], "reports": distinct["report_id"],
-            "rows_without_positive": without_positive, **{f"{k}": v for k, v in named.items()}}
+            "rows_without_positive": without_positive, **named}

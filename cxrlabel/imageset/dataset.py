@@ -41,6 +41,7 @@ from cxrlabel.imageset.texts import TEXT_FIELDS, TextStore
 from cxrlabel.parallel import batches, bounded_imap
 
 TEXT_ONLY_ROW_GROUP = 2000  # rows per parquet row group (and conversion batch) without images
+IMAGES_PER_SAVED_FILE = 64  # rows per Arrow file of the saved dataset: bounds save_to_disk's memory
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ class DatasetBuilder:
         dataset = shards_to_dataset(self.folder, features, state.work / "cache", batch_rows, self.options.workers)
         staging = state.work / "dataset"  # saved here, then moved in file by file (never over a file not ours)
         shutil.rmtree(staging, ignore_errors=True)
-        save_dataset(dataset, staging)
+        save_dataset(dataset, staging, IMAGES_PER_SAVED_FILE if with_images else None)
         self.folder.remove_previous(under=SPLITS)  # an earlier build's split files (their count may differ)
         write_errors(staging / "errors.csv", self.problems)
         summary = self._summary(dataset, with_images, plan, excluded_views, patient_source)
