@@ -1,7 +1,8 @@
 """Conversion of the finished parquet shards into the saved Hugging Face DatasetDict (`load_from_disk`), and the
-per-split counts of the summary. `Dataset.from_generator` reads the shards (one generator job per shard file,
-`num_proc` of them at once) into an Arrow cache in record batches of `batch_rows` rows: memory stays flat in the
-number of images."""
+per-split counts of the summary. `Dataset.from_generator` reads a split's shard files (the list in `gen_kwargs`)
+into an Arrow cache in record batches of `batch_rows` rows: memory stays flat in the number of images. It runs in
+one process: with `num_proc` = --workers the conversion took as long on 2 cores (it only copies bytes; the decoding
+is done by then) and its forked jobs held more memory (benchmarks/build_throughput.py, see the README)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def parquet_rows(files: list[str], batch_rows: int) -> Iterator[dict]:
                 yield from batch.to_pylist()
 
 
-def shards_to_dataset(folder: OutputFolder, features, cache_dir: Path, batch_rows: int, num_proc: int):
+def shards_to_dataset(folder: OutputFolder, features, cache_dir: Path, batch_rows: int):
     """A DatasetDict of the splits' parquet shards under <out>/parquet/<split>/ (an empty split gets a zero-row
     parquet file there, so every split has its folder)."""
     import pyarrow.parquet as pq
@@ -51,11 +52,9 @@ def shards_to_dataset(folder: OutputFolder, features, cache_dir: Path, batch_row
     for split in SPLITS:
         files = sorted(str(p) for p in (folder.root / "parquet" / split).glob("shard-*.parquet"))
         if files:
-            jobs = min(num_proc, len(files))
             splits[split] = Dataset.from_generator(
                 parquet_rows, features=features, cache_dir=str(cache_dir), split=split,
-                gen_kwargs={"files": files, "batch_rows": batch_rows}, num_proc=jobs if jobs > 1 else None,
-                writer_batch_size=batch_rows)
+                gen_kwargs={"files": files, "batch_rows": batch_rows}, writer_batch_size=batch_rows)
         else:
             empty = folder.root / "parquet" / split / "empty.parquet"
             folder.register(empty)

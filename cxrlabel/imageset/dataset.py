@@ -232,7 +232,7 @@ class DatasetBuilder:
             patient_source.update(result.patient_source)
             self.problems += result.problems
         batch_rows = self.options.row_group if with_images else TEXT_ONLY_ROW_GROUP
-        dataset = shards_to_dataset(self.folder, features, state.work / "cache", batch_rows, self.options.workers)
+        dataset = shards_to_dataset(self.folder, features, state.work / "cache", batch_rows)
         staging = state.work / "dataset"  # saved here, then moved in file by file (never over a file not ours)
         shutil.rmtree(staging, ignore_errors=True)
         save_dataset(dataset, staging, IMAGES_PER_SAVED_FILE if with_images else None)
