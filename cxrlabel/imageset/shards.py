@@ -57,7 +57,9 @@ class ShardWriter:
         self.rows: Counter = Counter()
 
     def add(self, split: str, row: dict) -> None:
-        self.buffers[split].append(self.features.encode_example(row))
+        """A row in the features' storage form (label indices, strings, image as {"bytes", "path"}): written as it
+        is; `Dataset.from_generator` validates it against the features when the dataset is converted."""
+        self.buffers[split].append(row)
         self.rows[split] += 1
         if len(self.buffers[split]) >= self.row_group:
             self._flush(split)
