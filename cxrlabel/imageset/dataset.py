@@ -40,7 +40,8 @@ from cxrlabel.imageset.splits import SPLITS, assign_split
 from cxrlabel.imageset.texts import TEXT_FIELDS, TextStore
 from cxrlabel.parallel import batches, bounded_imap
 
-TEXT_ONLY_ROW_GROUP = 2000  # rows per parquet row group (and conversion batch) without images
+TEXT_ONLY_ROW_GROUP = 2000  # rows per parquet row group without images
+TEXT_ONLY_BATCH = 500  # rows per conversion batch without images (2,000 took longer and more memory)
 IMAGES_PER_SAVED_FILE = 64  # rows per Arrow file of the saved dataset: bounds save_to_disk's memory
 
 
@@ -231,7 +232,7 @@ class DatasetBuilder:
             excluded_views += result.excluded_views
             patient_source.update(result.patient_source)
             self.problems += result.problems
-        batch_rows = self.options.row_group if with_images else TEXT_ONLY_ROW_GROUP
+        batch_rows = self.options.row_group if with_images else TEXT_ONLY_BATCH
         dataset = shards_to_dataset(self.folder, features, state.work / "cache", batch_rows)
         staging = state.work / "dataset"  # saved here, then moved in file by file (never over a file not ours)
         shutil.rmtree(staging, ignore_errors=True)
