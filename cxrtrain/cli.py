@@ -105,7 +105,12 @@ def fit(
 @app.command()
 @needs_extra("train", "cxrtrain evaluate")
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="Run folder of `cxrtrain fit`.")],
+    runs: Annotated[list[Path], typer.Argument(
+        help="Run folder of `cxrtrain fit`; several folders: an ensemble (their scores averaged), written to --out.",
+        metavar="RUN...")],
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for metrics.json, roc.png and thresholds.json (default: the run folder; needed for an "
+             "ensemble).")] = None,
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
     dataset: Annotated[Path | None, typer.Option(help="Dataset folder (default: the one the run trained on).")] = None,
     crops: Annotated[str | None, typer.Option(
@@ -124,7 +129,9 @@ def evaluate(
     """Write RUN/metrics.json (per label AUC with bootstrap 95 % interval, sensitivity and specificity at the Youden
     threshold chosen on the validation split and stored in RUN/thresholds.json, top-3 sensitivity, support; mean AUC
     over labels with ≥ --min-positives positives, with its interval; mean per-image average precision), RUN/roc.png,
-    and print the table."""
+    and print the table. Several RUNs: an ensemble (e.g. the same recipe trained with --seed 0, 1, 2): each image's
+    scores are the mean of the runs' scores, thresholds are chosen on the ensemble's validation scores, and the
+    files go to --out."""
     from rich.console import Console
     from rich.table import Table
 
@@ -132,9 +139,15 @@ def evaluate(
     from cxrtrain.evaluate import THRESHOLD_METHOD, evaluate_run
 
     skips = SkipLog(strict)
+    if len(runs) > 1 and out is None:
+        fail("an ensemble of several runs needs --out (the folder for its metrics.json, roc.png and thresholds.json)")
     try:
-        result = evaluate_run(run, split, str(dataset) if dataset else None, crops, skips, min_positives, bootstrap,
-                              seed)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        result = evaluate_run(out or runs[0], split, str(dataset) if dataset else None, crops, skips, min_positives,
+                              bootstrap, seed, members=runs if out is not None else None)
+    except OSError as exc:
+        fail(f"{out or runs[0]}: cannot write there ({exc.strerror or exc})")
     except UserError as exc:
         fail(exc)
 
@@ -165,10 +178,11 @@ def evaluate(
     typer.echo(f"mean AUC {fmt(result['mean_auc'])} (95% CI {fmt_ci(result['mean_auc_ci95'])}) over "
                f"{len(in_mean)} labels with ≥ {min_positives} positives; over all labels with an AUC "
                f"{fmt(result['mean_auc_all_labels'])}; mean per-image AP {fmt(result['mean_average_precision'])}")
-    typer.echo(f"sensitivity / specificity thresholds: {THRESHOLD_METHOD} (RUN/thresholds.json)")
-    typer.echo(f"→ {run / 'metrics.json'}, {run / 'roc.png'}")
+    written = out or runs[0]
+    typer.echo(f"sensitivity / specificity thresholds: {THRESHOLD_METHOD} ({written / 'thresholds.json'})")
+    typer.echo(f"→ {written / 'metrics.json'}, {written / 'roc.png'}")
     if skips.rows:
-        typer.echo(f"{skips.summary()} → {run / 'evaluate_errors.csv'}")
+        typer.echo(f"{skips.summary()} → {written / 'evaluate_errors.csv'}")
 
 
 @app.command()
