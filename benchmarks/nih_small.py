@@ -4,11 +4,13 @@
 
 Builds the set through the documented CLI (`cxrlabel build`, NIH layout, the source's train / valid / test split from
 nih_images.csv), trains every recipe through `cxrtrain fit` with small-CPU overrides (--backbone, --resize/--crop,
---epochs; random init), scores the test split with `cxrtrain evaluate` (mean AUC over labels with ≥ 5 test
-positives, bootstrap 95 % interval), and fits one-vs-rest logistic regression on the raw pixels of the same split
-(C chosen on the validation split). The default recipe is the one with the best validation selection AUC (the test
-split is not used to choose). Writes {"default_recipe", "recipes": {NAME: {"mean_auc", "ci95", "labels", ...}},
-"baseline_logreg": {"mean_auc", ...}, "settings"}.
+--epochs; random init) once per seed (--seeds, default 3), and scores the seeds' ensemble with `cxrtrain evaluate
+RUN RUN RUN --out` (mean AUC over labels with ≥ 5 positives, bootstrap 95 % interval) on the validation split (to
+choose) and the test split (to report); each seed's own test figure is kept beside it. One-vs-rest logistic
+regression on the raw pixels of the same split (C chosen on the validation split) is the baseline. The default recipe
+is the one whose ensemble has the best validation mean AUC (the test split chooses nothing). Writes
+{"default_recipe", "recipes": {NAME: {"mean_auc", "ci95", "labels", "seeds", ...}}, "baseline_logreg": {"mean_auc",
+...}, "settings"}.
 """
 
 from __future__ import annotations
@@ -89,47 +91,66 @@ def logreg_baseline(dataset_dir: Path) -> dict:
             "labels": {names[k]: label_auc(y_test, scores, k) for k in selection.labels}}
 
 
+def train_recipe(name: str, dataset: Path, tmp: Path, epochs: int, seeds: int) -> dict:
+    """Fit `name` once per seed, score each seed and the seeds' ensemble (validation and test)."""
+    runs, single = [], []
+    for seed in range(seeds):
+        out = tmp / f"{name}-seed{seed}"
+        failure = run([sys.executable, "-m", "cxrtrain", "fit", str(dataset), "--out", str(out), "--recipe", name,
+                       *COMMON, "--epochs", str(epochs), "--seed", str(seed), *RECIPE_OVERRIDES[name]])
+        if failure:
+            return {"error": failure.strip().splitlines()[-1]}
+        run([sys.executable, "-m", "cxrtrain", "evaluate", str(out), "--min-positives", str(MIN_POSITIVES)])
+        metrics = json.loads((out / "metrics.json").read_text())
+        log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+        single.append({"seed": seed, "mean_auc": metrics["mean_auc"], "ci95": metrics["mean_auc_ci95"],
+                       "best_validation_auc": max(r["val_selection_auc"] or 0 for r in log), "epochs_run": len(log)})
+        runs.append(out)
+    scored = {}
+    for split in ("validation", "test"):
+        out = tmp / f"{name}-ensemble-{split}"
+        run([sys.executable, "-m", "cxrtrain", "evaluate", *map(str, runs), "--out", str(out), "--split", split,
+             "--min-positives", str(MIN_POSITIVES)])
+        scored[split] = json.loads((out / "metrics.json").read_text())
+    metrics = scored["test"]
+    return {"mean_auc": metrics["mean_auc"], "ci95": metrics["mean_auc_ci95"],
+            "labels": {label: metrics["labels"][label]["auc"] for label in metrics["mean_auc_labels"]},
+            "mean_top3_sensitivity": float(np.mean([metrics["labels"][label]["top3_sensitivity"]
+                                                    for label in metrics["mean_auc_labels"]])),
+            "crops": metrics["crops"], "validation_mean_auc": scored["validation"]["mean_auc"],
+            "seeds": single, "single_seed_mean_auc": float(np.mean([seed["mean_auc"] for seed in single])),
+            "config": json.loads((runs[0] / "config.json").read_text())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="the nih_cxr14 folder")
     parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per recipe (early stop after 5 stale)")
     parser.add_argument("--recipes", default=",".join(RECIPE_OVERRIDES), help="comma-separated recipe names")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per recipe (seeds 0..N-1), scored as an ensemble")
     args = parser.parse_args()
     started = time.perf_counter()
     result = {"recipes": {}, "settings": {"common": [*COMMON, "--epochs", str(args.epochs)],
-                                          "per_recipe": RECIPE_OVERRIDES, "min_positives": MIN_POSITIVES}}
+                                          "per_recipe": RECIPE_OVERRIDES, "min_positives": MIN_POSITIVES,
+                                          "seeds": args.seeds}}
     with tempfile.TemporaryDirectory() as tmp:
         dataset = Path(tmp) / "nih64"
         build(args.data, dataset)
         for name in args.recipes.split(","):
             print(f"recipe {name}", flush=True)
-            out = Path(tmp) / name
-            failure = run([sys.executable, "-m", "cxrtrain", "fit", str(dataset), "--out", str(out), "--recipe", name,
-                           *COMMON, "--epochs", str(args.epochs), *RECIPE_OVERRIDES[name]])
-            if failure:
-                result["recipes"][name] = {"error": failure.strip().splitlines()[-1]}
-                continue
-            failure = run([sys.executable, "-m", "cxrtrain", "evaluate", str(out), "--min-positives",
-                           str(MIN_POSITIVES)])
-            metrics = json.loads((out / "metrics.json").read_text())
-            log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
-            result["recipes"][name] = {
-                "mean_auc": metrics["mean_auc"], "ci95": metrics["mean_auc_ci95"],
-                "labels": {label: metrics["labels"][label]["auc"] for label in metrics["mean_auc_labels"]},
-                "mean_top3_sensitivity": float(np.mean([metrics["labels"][label]["top3_sensitivity"]
-                                                        for label in metrics["mean_auc_labels"]])),
-                "crops": metrics["crops"], "best_validation_auc": max(r["val_selection_auc"] or 0 for r in log),
-                "epochs_run": len(log), "config": json.loads((out / "config.json").read_text())}
+            result["recipes"][name] = train_recipe(name, dataset, Path(tmp), args.epochs, args.seeds)
         print("logistic regression on pixels", flush=True)
         result["baseline_logreg"] = logreg_baseline(dataset)
     trained = {name: r for name, r in result["recipes"].items() if "mean_auc" in r}
-    result["default_recipe"] = max(trained, key=lambda name: trained[name]["best_validation_auc"]) if trained else None
+    result["default_recipe"] = max(trained, key=lambda name: trained[name]["validation_mean_auc"]) if trained else None
     result["seconds"] = round(time.perf_counter() - started)
     args.json.write_text(json.dumps(result, indent=2))
     for name, r in result["recipes"].items():
-        print(f"{name}: " + (f"test mean AUC {r['mean_auc']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}], "
-                             f"validation {r['best_validation_auc']:.3f}" if "mean_auc" in r else r["error"]))
+        print(f"{name}: " + (f"ensemble test mean AUC {r['mean_auc']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}], "
+                             f"validation {r['validation_mean_auc']:.3f}; single seeds "
+                             + ", ".join(f"{seed['mean_auc']:.3f}" for seed in r["seeds"])
+                             if "mean_auc" in r else r["error"]))
     print(f"logistic regression on pixels: test mean AUC {result['baseline_logreg']['mean_auc']:.3f}")
     print(f"default recipe (best validation AUC): {result['default_recipe']}; {result['seconds']} s → {args.json}")
 

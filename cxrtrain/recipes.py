@@ -20,8 +20,9 @@ class Recipe:
 RECIPES = {recipe.name: recipe for recipe in (
     Recipe("chestxray8", "Wang et al. 2017, ChestX-ray8: ResNet-50, transition layer, LSE pooling (r = 10), W-CEL",
            {"backbone": "microsoft/resnet-50", "transition": 1024, "pool": "lse", "lse_r": 10.0, "loss": "wcel"}),
-    Recipe("chexnet", "Rajpurkar et al. 2017, CheXNet: DenseNet-121, binary cross-entropy, average pooling",
-           {"backbone": "densenet121", "pool": "avg", "loss": "bce"}),
+    Recipe("chexnet", "Rajpurkar et al. 2017, CheXNet: DenseNet-121, binary cross-entropy, average pooling, random "
+                      "horizontal flips",
+           {"backbone": "densenet121", "pool": "avg", "loss": "bce", "flip": True}),
     Recipe("dong2017", "Dong et al. 2017: re-sampling to ≥ 3 % of drawn images per label, 5-crop test "
                        "(top-3 sensitivity is reported by every evaluation)",
            {"min_share": 0.03, "test_crops": "five"}),
