@@ -13,9 +13,8 @@ from cxrtrain.cli import app
 from cxrtrain.data import SkipLog
 from cxrtrain.evaluate import load_run, split_scores
 from tests.test_train_fit import NAMES, synthetic_dataset
+from tests.test_train_selection import TINY
 
-TINY = ["--backbone", "tiny", "--pretrained", "none", "--transition", "16", "--epochs", "2", "--batch-size", "8",
-        "--resize", "40", "--crop", "32", "--lr", "0.003"]
 runner = CliRunner()
 
 
