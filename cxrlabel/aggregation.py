@@ -14,12 +14,20 @@ from cxrlabel.labelsets import NORMAL, LabelSet
 from cxrlabel.types import Mention, State
 
 STATE_ORDER = (State.POSITIVE, State.UNCERTAIN, State.NEGATIVE)  # strongest first
+RANK = {state: rank for rank, state in enumerate(STATE_ORDER)}
+
+
+def stronger(state: State, current: State | None) -> State:
+    """The stronger of two states (`current` None: not mentioned yet)."""
+    return state if current is None or RANK[state] < RANK[current] else current
 
 
 def strongest(states: Iterable[State]) -> State | None:
     """positive if any positive, else uncertain if any, else negative if any, else None (not mentioned)."""
-    found = set(states)
-    return next((state for state in STATE_ORDER if state in found), None)
+    result = None
+    for state in states:
+        result = stronger(state, result)
+    return result
 
 
 @dataclass(frozen=True)
@@ -40,16 +48,16 @@ class Aggregator:
 
     def labels(self, mentions: Iterable[Mention]) -> dict[str, State]:
         """Label name → state, in label-set order; labels not mentioned are left out."""
-        states: dict[str, list[State]] = {}
+        states: dict[str, State] = {}  # label → strongest state so far (one pass: this runs once per report)
         normal_ruled_out = False
         for mention in mentions:
             for label in self.labels_of.get(mention.finding, ()):
-                states.setdefault(label, []).append(mention.state)
+                states[label] = stronger(mention.state, states.get(label))
             normal_ruled_out = normal_ruled_out or self.rules_out_normal(mention)
         labels: dict[str, State] = {}
         for spec in self.label_set.labels:
             if spec.derived == NORMAL:
                 labels[spec.name] = State.NEGATIVE if normal_ruled_out else State.POSITIVE
-            elif (state := strongest(states.get(spec.name, ()))) is not None:
-                labels[spec.name] = state
+            elif spec.name in states:
+                labels[spec.name] = states[spec.name]
         return labels
