@@ -13,7 +13,7 @@ from cxrlabel.errors import fail
 # extra → the modules (import names) of its requirements that the commands needing it import
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "zh": ("jieba", "kmedoids", "matplotlib"),
-    "build": ("datasets", "jinja2", "PIL", "pydicom", "pylibjpeg", "presidio_analyzer", "presidio_anonymizer"),
+    "build": ("datasets", "PIL", "pydicom", "pylibjpeg", "presidio_analyzer", "presidio_anonymizer"),
     "train": ("torch", "transformers", "safetensors", "datasets", "PIL", "matplotlib"),
 }
 
