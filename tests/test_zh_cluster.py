@@ -6,11 +6,13 @@ import json
 from collections import Counter
 
 import numpy as np
+from matplotlib import font_manager
 from typer.testing import CliRunner
 
 from cxrlabel.cli import app
 from cxrlabel.types import Report
 from cxrlabel.zh.cluster import Clustering, cluster_clauses, collect_clauses, distance_matrix, purity
+from cxrlabel.zh.cluster_command import cjk_fonts
 
 
 def test_clustering_separates_distinct_findings():
@@ -45,6 +47,9 @@ def test_cluster_command_writes_outputs(tmp_path):
     svg = (out / "clusters.svg").read_text(encoding="utf-8")
     assert all(cluster["medoid"] in svg for cluster in data["clusters"])  # medoid text kept as text
     assert "labels:" in (out / "clusters.yml").read_text(encoding="utf-8")
+    cjk = cjk_fonts(font_manager)
+    stated = f"CJK font '{cjk[0]}'" if cjk else "no CJK font found here"
+    assert stated in " ".join(result.output.split())  # the console says what the PNG can show
 
 
 def test_clause_table_counts_distinct_clauses_and_purity():

@@ -76,9 +76,13 @@ def cluster(
         ensure_ascii=False, indent=2))
     mapping = write_mapping(summary, out / "clusters.yml")
     write_label_set(list(mapping), out / "labelset.yml", "clusters.yml")
-    plot_clusters(summary, out / "clusters.png")
+    font = plot_clusters(summary, out / "clusters.png")
     console.print(f"{k} clusters → {out}/clusters.json, clusters.yml (editable mapping), labelset.yml, "
                   "clusters.png, clusters.svg")
+    console.print(f"clusters.png labels the bars with the medoid clauses in the CJK font {font!r}" if font else
+                  "no CJK font found here (install one, e.g. Debian's fonts-noto-cjk): clusters.png labels the bars "
+                  "'cluster N' only; clusters.svg keeps the medoid clauses as text — open it in a browser",
+                  markup=False, highlight=False)
 
 
 def write_mapping(summary: list[dict], path: Path) -> dict[str, list[str]]:
@@ -134,10 +138,17 @@ def write_label_set(labels: list[str], path: Path, mapping: str) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def plot_clusters(summary: list[dict], path: Path) -> None:
+def cjk_fonts(font_manager) -> list[str]:
+    """Names of the fonts matplotlib knows here that cover Chinese (by family name)."""
+    return [f.name for f in font_manager.fontManager.ttflist
+            if any(key in f.name for key in ("CJK", "WenQuanYi", "Hei", "Song", "Noto Sans SC"))]
+
+
+def plot_clusters(summary: list[dict], path: Path) -> str | None:
     """Horizontal bar chart of cluster sizes labelled with the medoid clause: PATH (PNG) and the same chart
     as SVG beside it. The SVG keeps its text as text, so any viewer with a Chinese font shows the medoids;
-    the PNG shows them when matplotlib finds a CJK font here, else cluster ids (medoids in clusters.json)."""
+    the PNG shows them when matplotlib finds a CJK font here, else cluster ids (medoids in clusters.json).
+    Returns the CJK font the PNG was drawn with, None when there is none."""
     import warnings
 
     import matplotlib
@@ -146,8 +157,7 @@ def plot_clusters(summary: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib import font_manager
 
-    cjk = [f.name for f in font_manager.fontManager.ttflist
-           if any(key in f.name for key in ("CJK", "WenQuanYi", "Hei", "Song", "Noto Sans SC"))]
+    cjk = cjk_fonts(font_manager)
     sizes = [r["size_clauses"] for r in summary][::-1]
     with_text = [f"{r['id']}: {r['medoid']} ({r['size_reports']} reports)" for r in summary][::-1]
     for target, names, font_type in (
@@ -164,3 +174,4 @@ def plot_clusters(summary: list[dict], path: Path) -> None:
             figure.tight_layout()
             figure.savefig(target, dpi=120)
             plt.close(figure)
+    return cjk[0] if cjk else None
