@@ -52,6 +52,20 @@ def write_labels(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     return path
 
 
+def png_studies(tmp_path: Path, count: int, brightness_step: int, patients_per_study: int) -> tuple[Path, Path]:
+    """`count` flat grey 20×30 PNG studies s0, s1 ... (PA; patient P<index // patients_per_study>) with manifest
+    tmp_path/m.csv and a labels.csv where every odd study has Mass: the image folder and the labels file."""
+    images = tmp_path / "png"
+    images.mkdir()
+    manifest_rows, label_rows = ["report_id,path,view,patient_id"], []
+    for index in range(count):
+        Image.fromarray(np.full((20, 30), index * brightness_step, np.uint8)).save(images / f"{index}.png")
+        manifest_rows.append(f"s{index},{index}.png,PA,P{index // patients_per_study}")
+        label_rows.append([f"s{index}", str(index % 2)])
+    (tmp_path / "m.csv").write_text("\n".join(manifest_rows) + "\n")
+    return images, write_labels(tmp_path / "labels.csv", ["id", "Mass"], label_rows)
+
+
 def make_phi_studies(tmp_path: Path) -> tuple[Path, Path]:
     """DICOMs with fake PHI in tags and file names: r1 PA + lateral and r2 AP of one patient, r3 of another
     (MONOCHROME1, JPEG 2000 pixels), a truncated file, a file without pixels, an image of an unknown study."""
@@ -255,15 +269,7 @@ def test_patient_split_is_seeded_and_follows_the_ratios():
 
 
 def test_interrupted_build_resumes_without_redoing_finished_shards(tmp_path, monkeypatch):
-    images = tmp_path / "png"
-    images.mkdir()
-    manifest_rows, label_rows = ["report_id,path,view,patient_id"], []
-    for index in range(6):
-        Image.fromarray(np.full((20, 30), index * 40, np.uint8)).save(images / f"{index}.png")
-        manifest_rows.append(f"s{index},{index}.png,PA,P{index // 2}")
-        label_rows.append([f"s{index}", str(index % 2)])
-    (tmp_path / "m.csv").write_text("\n".join(manifest_rows) + "\n")
-    labels = write_labels(tmp_path / "labels.csv", ["id", "Mass"], label_rows)
+    images, labels = png_studies(tmp_path, 6, brightness_step=40, patients_per_study=2)
     options = BuildOptions(out=tmp_path / "ds", size=16, salt="k", shard_size=2)
     written = []
     original = DatasetBuilder._write_shard
@@ -361,15 +367,7 @@ def test_saved_image_files_hold_at_most_images_per_saved_file_rows(tmp_path, mon
 
     from cxrlabel.imageset import dataset as dataset_module
 
-    images = tmp_path / "png"
-    images.mkdir()
-    manifest_rows, label_rows = ["report_id,path,view,patient_id"], []
-    for index in range(7):
-        Image.fromarray(np.full((20, 30), index * 30, np.uint8)).save(images / f"{index}.png")
-        manifest_rows.append(f"s{index},{index}.png,PA,P{index}")
-        label_rows.append([f"s{index}", str(index % 2)])
-    (tmp_path / "m.csv").write_text("\n".join(manifest_rows) + "\n")
-    labels = write_labels(tmp_path / "labels.csv", ["id", "Mass"], label_rows)
+    images, labels = png_studies(tmp_path, 7, brightness_step=30, patients_per_study=1)
     monkeypatch.setattr(dataset_module, "IMAGES_PER_SAVED_FILE", 2)
     options = BuildOptions(out=tmp_path / "ds", size=16, salt="k", ratios=(1.0, 0.0, 0.0), shard_size=3)
     summary = DatasetBuilder(labels, options).build(images, tmp_path / "m.csv")

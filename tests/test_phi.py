@@ -3,10 +3,8 @@ through the real CLI with and without --text; every byte of --out (and every str
 parquet and arrow) is searched, also after a SIGKILL. The de-identifier keeps OpenI masks and downloads nothing."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -14,6 +12,8 @@ import pydicom
 import pytest
 from datasets import load_from_disk
 from pydicom.data import DATA_ROOT
+
+from tests.test_faults_build import kill_after_first_shard
 
 CXRLABEL = str(Path(sys.executable).with_name("cxrlabel"))
 SALT = "phi-test-salt-0123456"
@@ -101,12 +101,7 @@ def test_no_phi_left_by_a_killed_text_build(tmp_path):
     (tmp_path / "tmp").mkdir()
     out = tmp_path / "ds"
     process = build(tmp_path, out, "--text", "findings,impression", "--shard-size", "20")
-    deadline = time.monotonic() + 300
-    while not list(out.glob("parquet/*/shard-*")) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the build ended before it could be killed"
+    kill_after_first_shard(process, out)
     assert_no_phi(out, tmp_path / "tmp")
     assert not [p for p in out.rglob("*") if "sqlite" in p.name]
 

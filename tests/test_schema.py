@@ -1,7 +1,6 @@
 """The rule-file schema: the loaders and `cxrlabel rules lint` give the same file:line verdict on a bad file of
 every kind, a label set written by `cxrlabel cluster` passes the lint, and the model defaults are the shipped ones."""
 
-import csv
 import re
 import shutil
 from collections.abc import Callable
@@ -9,9 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cxrlabel.cli import app
 from cxrlabel.en.rules import load_rule_file, load_rules
 from cxrlabel.en.sections import section_rules
 from cxrlabel.en.vocabulary import load_finding
@@ -24,6 +21,7 @@ from cxrlabel.zh.cues import load_cues
 from cxrlabel.zh.dong import load_exemplars
 from cxrlabel.zh.regions import load_regions
 from cxrlabel.zh.text import text_rules
+from tests.test_zh_cluster import run_cluster
 
 
 @dataclass(frozen=True)
@@ -168,15 +166,8 @@ def test_normal_ruled_out_by_takes_states_that_can_rule_out(tmp_path):
 
 
 def test_a_label_set_written_by_cluster_passes_the_lint(tmp_path, monkeypatch):
-    source = tmp_path / "r.csv"
-    diagnoses = ["两肺纹理增多", "两肺纹理增粗", "主动脉硬化", "主动脉结钙化", "心影增大", "心脏增大",
-                 "心肺未见异常"] * 2
-    with open(source, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "diagnosis"])
-        writer.writerows([[str(i), d] for i, d in enumerate(diagnoses)])
-    out = tmp_path / "clusters"
-    result = CliRunner().invoke(app, ["cluster", str(source), "--lang", "zh", "-k", "3", "--out", str(out)])
+    result, out = run_cluster(tmp_path, ["两肺纹理增多", "两肺纹理增粗", "主动脉硬化", "主动脉结钙化", "心影增大",
+                                         "心脏增大", "心肺未见异常"] * 2)
     assert result.exit_code == 0, result.output
     assert read_yaml(out / "labelset.yml").data["mapping"] == "clusters.yml"
     for copy in ("good", "bad"):

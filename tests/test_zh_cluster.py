@@ -6,7 +6,6 @@ import json
 from collections import Counter
 
 import numpy as np
-from matplotlib import font_manager
 from typer.testing import CliRunner
 
 from cxrlabel.cli import app
@@ -31,15 +30,20 @@ def test_clustering_separates_distinct_findings():
     assert sorted(len(g) for g in groups.values()) == [1, 1, 1]  # each cluster holds one finding family
 
 
-def test_cluster_command_writes_outputs(tmp_path):
+def run_cluster(tmp_path, diagnoses: list[str]):
+    """`cxrlabel cluster -k 3` on a CSV of these diagnoses (one report each): the CLI result and the output folder."""
     source = tmp_path / "r.csv"
-    rows = ["两肺纹理增多", "两肺纹理增粗", "主动脉硬化", "主动脉结钙化", "心影增大", "心脏增大"] * 2
     with open(source, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["id", "diagnosis"])
-        writer.writerows([[str(i), d] for i, d in enumerate(rows)])
+        writer.writerows([[str(i), d] for i, d in enumerate(diagnoses)])
     out = tmp_path / "clusters"
-    result = CliRunner().invoke(app, ["cluster", str(source), "--lang", "zh", "-k", "3", "--out", str(out)])
+    return CliRunner().invoke(app, ["cluster", str(source), "--lang", "zh", "-k", "3", "--out", str(out)]), out
+
+
+def test_cluster_command_writes_outputs(tmp_path):
+    result, out = run_cluster(tmp_path, ["两肺纹理增多", "两肺纹理增粗", "主动脉硬化", "主动脉结钙化", "心影增大",
+                                         "心脏增大"] * 2)
     assert result.exit_code == 0, result.output
     data = json.loads((out / "clusters.json").read_text())
     assert data["k"] == 3 and sum(c["size_clauses"] for c in data["clusters"]) == 12
@@ -47,7 +51,7 @@ def test_cluster_command_writes_outputs(tmp_path):
     svg = (out / "clusters.svg").read_text(encoding="utf-8")
     assert all(cluster["medoid"] in svg for cluster in data["clusters"])  # medoid text kept as text
     assert "labels:" in (out / "clusters.yml").read_text(encoding="utf-8")
-    cjk = cjk_fonts(font_manager)
+    cjk = cjk_fonts()
     stated = f"CJK font '{cjk[0]}'" if cjk else "no CJK font found here"
     assert stated in " ".join(result.output.split())  # the console says what the PNG can show
 

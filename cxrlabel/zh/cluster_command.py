@@ -138,8 +138,10 @@ def write_label_set(labels: list[str], path: Path, mapping: str) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def cjk_fonts(font_manager) -> list[str]:
+def cjk_fonts() -> list[str]:
     """Names of the fonts matplotlib knows here that cover Chinese (by family name)."""
+    from matplotlib import font_manager
+
     return [f.name for f in font_manager.fontManager.ttflist
             if any(key in f.name for key in ("CJK", "WenQuanYi", "Hei", "Song", "Noto Sans SC"))]
 
@@ -155,9 +157,8 @@ def plot_clusters(summary: list[dict], path: Path) -> str | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib import font_manager
 
-    cjk = cjk_fonts(font_manager)
+    cjk = cjk_fonts()
     sizes = [r["size_clauses"] for r in summary][::-1]
     with_text = [f"{r['id']}: {r['medoid']} ({r['size_reports']} reports)" for r in summary][::-1]
     for target, names, font_type in (
