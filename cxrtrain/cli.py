@@ -1,4 +1,4 @@
-"""`cxrtrain` command line: fit, evaluate, heatmap."""
+"""`cxrtrain` command line: fit, evaluate, heatmap, report."""
 
 from __future__ import annotations
 
@@ -229,6 +229,28 @@ def heatmap(
         spaces = ", ".join(f"{n} from {space}" for space, n in summary["box_spaces"].items())
         typer.echo(f"{summary['gold_boxes']} gold box(es) drawn ({spaces or 'none'} px, scaled to the drawn images); "
                    f"localisation scores → {summary['localisation']}")
+
+
+@app.command()
+@needs_extra("train", "cxrtrain report")
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder of `cxrtrain fit` (or an ensemble's `evaluate --out`).")],
+    out: Annotated[Path | None, typer.Option(help="The HTML file (default: RUN/report.html).")] = None,
+    max_heatmaps: Annotated[int, typer.Option(min=0, help="Most heatmap overlays embedded (by file name).")] = 48,
+) -> None:
+    """One self-contained HTML page of the run (no network; images embedded): settings and training curve, the
+    per-class AUC table with 95 % intervals and thresholds, the ROC curves, the localisation table and a grid of
+    the heatmap overlays with gold and predicted boxes. What is not made yet is named with its command."""
+    from cxrtrain.report import write_report
+
+    try:
+        written = write_report(run, out, max_heatmaps)
+    except UserError as exc:
+        fail(exc)
+    shown = f"{written['heatmaps']} of {written['heatmaps_total']} heatmap(s)"
+    typer.echo(f"→ {written['out']} ({written['bytes'] / 1e6:.1f} MB, {shown})")
+    for line in written["missing"]:
+        typer.echo(f"note: {line}")
 
 
 def report_boxes(summary: dict, per_reason: int = 10) -> None:
