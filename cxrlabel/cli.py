@@ -33,6 +33,11 @@ ParserOption = Annotated[
     str, typer.Option("--parser", help="English dependency parser backend: spacy (default) or stanza.")
 ]
 WorkersOption = Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")]
+ShardOption = Annotated[
+    str | None,
+    typer.Option("--shard", help="I/N: process only shard I of N (1..N), a stable split by report id; join the N "
+                 "output folders with `cxrlabel merge`."),
+]
 
 
 def labeler_options(lang: str, parser: str) -> dict:
@@ -64,18 +69,20 @@ def mine(
         bool, typer.Option("--resume", help="Continue an interrupted run from its last finished batch (same "
                            "inputs and options).")
     ] = False,
+    shard: ShardOption = None,
 ) -> None:
     """Label every report and write OUT/labels.csv (1 positive, 0 negative, -1 uncertain, empty not
     mentioned), OUT/mentions.jsonl (evidence: sentence, span, state, deciding rule), OUT/errors.csv
     (records that could not be processed, with the reason) and OUT/summary.json. The files reach OUT
     only when the run finishes: a failed or interrupted run leaves the previous ones as they were."""
     from cxrlabel.mining import MiningInterrupted, mine_reports
+    from cxrlabel.sharding import parse_shard
 
     try:
         summary = mine_reports(
             reports, lang=lang, out=out, labels=labels, options=labeler_options(lang, parser),
             id_column=id_column, text_columns=text_column, workers=workers, batch_size=batch_size,
-            max_chars=max_chars, resume=resume, console=console,
+            max_chars=max_chars, resume=resume, console=console, shard=parse_shard(shard),
         )
     except UserError as exc:
         fail(str(exc))
@@ -92,8 +99,28 @@ def mine(
         f"{summary['reports_written']} reports labelled, {summary['reports_failed']} in errors.csv "
         f"({summary['reports_per_second']:.0f} reports/s) → {out}"
     )
-    if summary["reports_written"] == 0:
+    if summary["reports_written"] == 0 and (summary["reports_read"] or "shard" not in summary):
         fail("no report could be processed; see errors.csv", code=1)
+
+
+@app.command()
+def merge(
+    out: Annotated[Path, typer.Argument(help="New (or empty) folder for the merged labels.csv, mentions.jsonl, "
+                                        "errors.csv and summary.json.")],
+    shard_dirs: Annotated[list[Path], typer.Argument(help="The output folders of `cxrlabel mine --shard I/N`, "
+                                                     "all N of them, in any order.")],
+) -> None:
+    """Join the N output folders of `cxrlabel mine --shard I/N` into one: the three files concatenated in shard
+    order (1..N; within a shard, input order), summary.json counts summed. Refused (nothing written) unless the
+    folders are shards 1..N of the same run (inputs, options, rules, version), each present once and finished."""
+    from cxrlabel.merge import merge_mined
+
+    try:
+        summary = merge_mined(out, shard_dirs)
+    except UserError as exc:
+        fail(str(exc))
+    console.print(f"{summary['merged_from']['count']} shards merged: {summary['reports_written']} reports labelled, "
+                  f"{summary['reports_failed']} in errors.csv → {out}")
 
 
 @app.command()
@@ -190,3 +217,6 @@ app.command()(needs_extra("zh", "cxrlabel cluster")(cluster))
 from cxrlabel.imageset.build_command import build  # noqa: E402
 
 app.command()(needs_extra("build", "cxrlabel build")(build))
+from cxrlabel.review.command import review  # noqa: E402
+
+app.command()(review)

@@ -22,6 +22,7 @@ from cxrlabel.readers import iter_reports
 from cxrlabel.registry import label_set_for
 from cxrlabel.resources import rules_dir
 from cxrlabel.runner import run_batches
+from cxrlabel.sharding import Shard
 from cxrlabel.types import ReadError, Report
 from cxrlabel.writers import PARTIAL_DIR, OutputWriter, check_writable, partial_summary
 
@@ -120,10 +121,12 @@ def mine_reports(
     max_chars: int = 100_000,
     resume: bool = False,
     console: Console | None = None,
+    shard: Shard | None = None,
 ) -> dict:
     """Label all reports under `reports` into `out`; return the summary dict.
 
-    Raises MiningInterrupted after a Ctrl-C (the partial run is kept for `resume=True`).
+    Raises MiningInterrupted after a Ctrl-C (the partial run is kept for `resume=True`). With `shard`, only the
+    records whose report id hashes to that shard are labelled (cxrlabel/sharding.py).
     """
     label_set = label_set_for(lang, labels)
     out, reports = Path(out), Path(reports)
@@ -140,6 +143,10 @@ def mine_reports(
     folder_files = sorted(p for p in reports.rglob("*") if p.is_file()) if reports.is_dir() else []
     fingerprint = run_fingerprint(reports, label_set, settings, folder_files)
     total = sum(not p.name.startswith(".") for p in folder_files) if reports.is_dir() else None
+    if shard is not None:  # the checkpoint's fingerprint names the shard too: --resume continues this shard only
+        run_info["shard"] = shard.describe("report id", fingerprint)
+        fingerprint = hashlib.sha256(f"{fingerprint}\0shard {shard}".encode()).hexdigest()
+        items, total = shard.select(items, lambda item: item.id), None
     with stop_after_batch_on_interrupt() as stop:
         writer = OutputWriter(out, label_set.names, run_info=run_info, fingerprint=fingerprint, resume=resume)
         done_before = writer.written + writer.failed

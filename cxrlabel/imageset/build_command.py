@@ -77,6 +77,10 @@ def build(
     ] = None,
     source_map: _optional_path("--source-map", "Also write re-keyed name → original path to this CSV, for the "
                                "data holder (must be outside --out).") = None,
+    shard: Annotated[str | None, typer.Option("--shard", help="I/N: build only shard I of N (1..N), the rows of the "
+                                              "patients whose key hashes there (all images of a patient in one "
+                                              "shard); join the N datasets' splits with "
+                                              "datasets.concatenate_datasets.")] = None,
 ) -> None:
     """Pair each report's labels with its images (or build a text-only label dataset), convert DICOM with its
     stored window to square PNGs, split by patient and write a `datasets` DatasetDict with features image,
@@ -91,6 +95,7 @@ def build(
     from cxrlabel.imageset.pairing_check import PairingError
     from cxrlabel.imageset.splits import parse_ratios
     from cxrlabel.imageset.texts import parse_text_fields
+    from cxrlabel.sharding import parse_shard
 
     console = Console(stderr=True)
 
@@ -112,7 +117,8 @@ def build(
     try:
         ratios = parse_ratios(split)
         text_fields = parse_text_fields(text)
-    except ValueError as exc:
+        parsed_shard = parse_shard(shard)
+    except (ValueError, UserError) as exc:
         fail(exc)
     if reports is not None and not text_fields:
         console.print("[yellow]note:[/] --reports without --text: no report text is stored (add --text "
@@ -121,7 +127,7 @@ def build(
                            salt=id_salt, workers=workers, shard_size=shard_size, resume=resume,
                            hash_report_ids=hash_report_ids, text_fields=text_fields, overwrite=overwrite,
                            source=source, split_from=tuple(split_from or ()), uncertain=uncertain,
-                           min_paired=min_paired)
+                           min_paired=min_paired, shard=parsed_shard)
     try:
         builder = DatasetBuilder(labels, options, reports, manifest)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -17,7 +17,12 @@ CARD_TEMPLATE = """---
 - {{ labels_line }}
 - images: {{ image_line }}
 - {{ split_line }}
-- uncertain labels: {{ uncertain }} (ignore: kept as uncertain; zeros: negative; ones: positive)
+{% if shard %}- **shard {{ shard.index }} of {{ shard.count }}** (`--shard`): only the rows of the patients whose key \
+hashes to this shard; the other shards hold the rest. Join the splits of all {{ shard.count }} shards with \
+`datasets.concatenate_datasets`. The counts below are this shard's; planning counts in `summary.json` \
+(`reports_in_labels`, `skipped_non_image_files`, `listed_without_image_file`, views excluded by the manifest) are \
+the whole input's
+{% endif %}- uncertain labels: {{ uncertain }} (ignore: kept as uncertain; zeros: negative; ones: positive)
 - `patient_id` and `source_path` are keyed hashes (HMAC-SHA256 with a secret that is not stored here); \
 report ids {{ "are keyed hashes too" if report_ids_hashed else "are as mined" }}
 - features: {{ features }}
@@ -98,6 +103,7 @@ def dataset_card(summary: dict, checksums: dict[str, str], descriptions: dict[st
         image_line=(f"{summary['size']}×{summary['size']} PNG, {summary['bits']}-bit, aspect kept by black padding, "
                     f"views: {summary['views']}" if summary["images"] else "none (text-only label dataset)"),
         split_line=_split_line(summary),
+        shard=summary.get("shard"),
         uncertain=summary.get("uncertain", "ignore"),
         report_ids_hashed=summary["report_ids_hashed"],
         features=(f"{'`image`, ' if summary['images'] else ''}`labels` (indices of the positive labels; names in the "

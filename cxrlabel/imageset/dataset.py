@@ -39,6 +39,7 @@ from cxrlabel.imageset.shards import ShardResult, ShardWriter, decode_image, ign
 from cxrlabel.imageset.splits import SPLITS, assign_split
 from cxrlabel.imageset.texts import TEXT_FIELDS, TextStore
 from cxrlabel.parallel import batches, bounded_imap
+from cxrlabel.sharding import Shard, patient_key
 
 TEXT_ONLY_ROW_GROUP = 2000  # rows per parquet row group without images
 TEXT_ONLY_BATCH = 500  # rows per conversion batch without images (2,000 took longer and more memory)
@@ -64,6 +65,7 @@ class BuildOptions:
     split_from: tuple[Path, ...] = ()  # split lists / CSVs that give the split (kept as given)
     uncertain: str = "ignore"  # uncertain labels: kept (ignore), made negative (zeros) or positive (ones)
     min_paired: float = 0.5  # refuse when fewer image files pair, or a given split pairs none (0: off)
+    shard: Shard | None = None  # --shard I/N: only the rows of the patients that hash to this shard
     row_group: int = 32
 
 
@@ -111,6 +113,8 @@ class DatasetBuilder:
                           self.options.frontal_only, self.options.min_paired, collect_sources)
         plan = planner.plan(images, manifest, progress)
         self.notes += plan.notes
+        if self.options.shard is not None:  # all images of a patient in one shard (cxrlabel/sharding.py)
+            plan.refs = list(self.options.shard.select(plan.refs, lambda ref: patient_key(ref.report_id, ref.patient)))
         return plan
 
     def build(self, images: Path | None, manifest: Path | None, progress=None, source_map: Path | None = None
@@ -137,6 +141,9 @@ class DatasetBuilder:
         self.problems = [self.pseudonymiser.problem(p.report_id, "", p.reason) for p in self.problems]
         plan = self.plan(images, manifest, progress, collect_sources=source_map is not None)
         self.problems += plan.problems
+        shard = options.shard
+        if shard is not None:  # every shard plans the whole input: each planning problem is kept by one shard
+            self.problems = list(shard.select(self.problems, _problem_key))
         if source_map is not None:
             self.write_source_map(source_map, plan.sources)
         with_images = images is not None
@@ -149,8 +156,10 @@ class DatasetBuilder:
         texts = TextStore(text_fields)
         if text_fields:
             task = progress.add_task("de-identifying report text", total=None) if progress else None
+            wanted = self.labels if shard is None else {ref.report_id: () for ref in plan.refs}  # the shard's only
             self.problems += [self.pseudonymiser.problem(p.report_id, p.source, scrub(p.reason, p.source))
-                              for p in texts.load(self.reports, self.labels, self.labeler.get("lang", ""))]
+                              for p in texts.load(self.reports, wanted, self.labeler.get("lang", ""))
+                              if shard is None or p.report_id or shard.holds(_problem_key(p))]
             if progress:
                 progress.update(task, total=1, completed=1)
         chunks = list(batches(plan.refs, options.shard_size))
@@ -282,6 +291,7 @@ class DatasetBuilder:
             "errors": len(self.problems),
             "errors_by_reason": dict(reasons.most_common()),
             "splits": {split: split_summary(dataset[split], self.label_names) for split in SPLITS},
+            **({"shard": options.shard.describe("patient")} if options.shard else {}),
         }
 
     def write_source_map(self, path: Path, refs: Iterable[str]) -> None:
@@ -290,6 +300,11 @@ class DatasetBuilder:
             writer = csv.writer(handle)
             writer.writerow(["source_path", "original"])
             writer.writerows((rekeyed_path(relative, self.options.salt), relative) for relative in refs)
+
+
+def _problem_key(problem: Problem) -> str:
+    """The shard key of a problem that every shard finds while planning (one shard keeps it)."""
+    return "problem:" + "\0".join((problem.report_id, problem.source, problem.reason))
 
 
 def _mined_by(summary: Path) -> dict[str, str]:
