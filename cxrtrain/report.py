@@ -255,14 +255,17 @@ def build_page(run_dir: Path, max_heatmaps: int) -> Page:
         else:
             page.missing["roc"] = f"No roc.png: run `{command('evaluate', run_dir)}`."
     page.localisation = read_json(run_dir / "localisation.json")
+    members = (metrics or {}).get("members")
+    drawn_by = "" if (run_dir / "best.pt").is_file() or not members else \
+        " on a member run (an ensemble's folder has no model of its own to draw with), then `cxrtrain report` that run"
+    draw = command("heatmap", Path(members[0]) if drawn_by else run_dir)
     if page.localisation is None:
-        page.missing["localisation"] = f"No localisation.json: run `{command('heatmap', run_dir)}` with the " \
-                                       "gold boxes."
+        page.missing["localisation"] = f"No localisation.json: run `{draw}` with the gold boxes{drawn_by}."
     labels = (config or {}).get("label_names") or list((metrics or {}).get("labels", {}))
     collect_heatmaps(run_dir, labels, max_heatmaps, page)
     if not page.heatmaps_total:
-        page.missing["heatmaps"] = f"No heatmaps yet: run `{command('heatmap', run_dir)}` (or without --bbox for " \
-                                   "the top-scoring labels of each image)."
+        page.missing["heatmaps"] = f"No heatmaps yet: run `{draw}` (or without --bbox for the top-scoring labels " \
+                                   f"of each image){drawn_by}."
     return page
 
 
@@ -334,7 +337,7 @@ p.missing { background: #fff6e0; border-left: 4px solid #e0a000; padding: 0.4em 
 code { background: #f4f4f4; padding: 0 0.2em; }
 #heatmap-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 0.8em; }
 figure { margin: 0; } figure img { width: 100%; height: auto; } figcaption { font-size: 0.85em; }
-#roc img { max-width: 640px; width: 100%; }
+#roc img { max-width: 640px; width: 100%; } figure.curve img { max-width: 600px; }
 </style>
 </head>
 <body>

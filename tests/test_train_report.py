@@ -206,3 +206,17 @@ def test_a_folder_that_is_not_a_run_is_one_line(tmp_path):
     (tmp_path / "config.json").write_text("{\n  broken")
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and result.output.startswith(f"error: {tmp_path / 'config.json'}:2: not valid JSON")
+
+
+def test_an_ensemble_folder_has_its_table_and_points_to_a_member_for_heatmaps(fitted, full_run, tmp_path):
+    folder = tmp_path / "ensemble"
+    folder.mkdir()
+    evaluate_run(folder, min_positives=3, resamples=50, members=[fitted, full_run])
+    result = make_report(folder)
+    page = Page((folder / "report.html").read_text(encoding="utf-8"))
+    assert [r["attrs"]["data-label"] for r in page.find("tr", inside=page.one("table", id="auc"))
+            if "data-label" in r["attrs"]] == NAMES
+    assert f"ensemble of{fitted}, {full_run}" in page.one("section", id="summary")["text"].replace("\n", "")
+    assert f"No heatmaps yet: run `cxrtrain heatmap {fitted} test --bbox BOXES.csv` (or without --bbox for the " \
+           "top-scoring labels of each image) on a member run" in result.output
+    assert "train_log" not in result.output  # an ensemble has no training of its own to report
