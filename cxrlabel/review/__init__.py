@@ -1,0 +1,1 @@
+"""`cxrlabel review`: one self-contained HTML page to review a `cxrlabel mine` run (optionally against a gold)."""

@@ -1,0 +1,95 @@
+"""Read a `cxrlabel mine` run folder: summary.json, labels.csv and mentions.jsonl."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cxrlabel.errors import UserError
+from cxrlabel.labelsets import LabelSet
+from cxrlabel.registry import label_set_for
+from cxrlabel.types import Mention, State
+
+RUN_FILES = ("summary.json", "labels.csv", "mentions.jsonl")
+STATE_OF_CODE = {"1": State.POSITIVE, "0": State.NEGATIVE, "-1": State.UNCERTAIN, "": None}
+
+
+@dataclass
+class Run:
+    """A finished mining run: its summary, label set, labels per report (run order) and mentions per report."""
+
+    folder: Path
+    summary: dict
+    label_set: LabelSet
+    label_names: list[str]
+    labels: dict[str, dict[str, State | None]]
+    mentions: dict[str, list[Mention]]
+
+    @property
+    def lang(self) -> str:
+        return self.summary["lang"]
+
+
+def read_run(folder: Path, labels: str | None = None) -> Run:
+    """Read a run folder; a UserError (one line) when it is no finished `cxrlabel mine` run."""
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder (give the --out folder of a `cxrlabel mine` run)")
+    missing = [name for name in RUN_FILES if not (folder / name).is_file()]
+    if missing:
+        raise UserError(f"{folder} is not a `cxrlabel mine` run folder: no {', '.join(missing)}")
+    summary = _read_summary(folder / "summary.json")
+    label_set = _label_set(summary, labels, folder)
+    names, label_rows = _read_labels(folder / "labels.csv")
+    return Run(folder, summary, label_set, names, label_rows, _read_mentions(folder / "mentions.jsonl"))
+
+
+def _read_summary(path: Path) -> dict:
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a cxrlabel summary.json ({exc})") from exc
+    if not isinstance(summary, dict) or not {"lang", "label_set"} <= set(summary):
+        raise UserError(f"{path}: not a cxrlabel summary.json (no lang / label_set)")
+    if summary.get("complete") is False:
+        raise UserError(f"{path}: the run is incomplete; finish it with `cxrlabel mine ... --resume` first")
+    return summary
+
+
+def _label_set(summary: dict, labels: str | None, folder: Path) -> LabelSet:
+    try:
+        return label_set_for(summary["lang"], labels or summary["label_set"])
+    except UserError as exc:
+        raise UserError(f"{folder}: the run's label set {summary['label_set']!r} cannot be loaded ({exc}); "
+                        "give its .yml file with --labels") from exc
+
+
+def _read_labels(path: Path) -> tuple[list[str], dict[str, dict[str, State | None]]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header or header[0] != "id":
+            raise UserError(f"{path}:1: not a cxrlabel labels.csv (the first column must be id)")
+        names = header[1:]
+        rows: dict[str, dict[str, State | None]] = {}
+        for line, row in enumerate(reader, start=2):
+            if len(row) != len(header) or any(code not in STATE_OF_CODE for code in row[1:]):
+                raise UserError(f"{path}:{line}: expected {len(header)} fields with codes 1, 0, -1 or empty")
+            rows[row[0]] = {name: STATE_OF_CODE[code] for name, code in zip(names, row[1:], strict=True)}
+    return names, rows
+
+
+def _read_mentions(path: Path) -> dict[str, list[Mention]]:
+    mentions: dict[str, list[Mention]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+                mention = Mention(**{**record, "state": State(record["state"])})
+            except (ValueError, TypeError, KeyError) as exc:
+                raise UserError(f"{path}:{line}: not a cxrlabel mention record ({exc})") from exc
+            mentions.setdefault(mention.report_id, []).append(mention)
+    return mentions
