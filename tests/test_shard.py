@@ -211,3 +211,24 @@ def test_build_shards_concatenated_equal_the_unsharded_build(tmp_path):
     (tmp_path / "r.csv").write_text("\n".join([header, *reversed(manifest_rows)]) + "\n")
     assert invoke(*build_args(labels, images, tmp_path / "r.csv", tmp_path / "r1", "--shard", "1/3")).exit_code == 0
     assert rows(load_from_disk(str(tmp_path / "r1"))) == rows(parts[0])
+
+
+def test_english_shards_merged_equal_the_unsharded_run(tmp_path):
+    from cxrlabel.merge import merge_mined
+    from cxrlabel.mining import mine_reports
+
+    with open(Path(__file__).parent / "data" / "en_challenge.csv", encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    reports = tmp_path / "en.csv"
+    with open(reports, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows[:60]])
+    options = {"parser": "spacy"}
+    full = mine_reports(reports, lang="en", out=tmp_path / "full", labels=None, options=options)
+    for index in (1, 2):
+        mine_reports(reports, lang="en", out=tmp_path / f"s{index}", labels=None, options=options,
+                     shard=Shard(index, 2))
+    merged = merge_mined(tmp_path / "merged", [tmp_path / "s2", tmp_path / "s1"])
+    for name in STREAMS:
+        assert sorted(lines(tmp_path / "merged" / name)) == sorted(lines(tmp_path / "full" / name)), name
+    assert merged["counts"] == full["counts"] and merged["reports_written"] == full["reports_written"] == 60
+    assert merged["parser"] == "spacy" and merged["label_set"] == "chestxray14"
