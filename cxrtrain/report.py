@@ -88,17 +88,20 @@ def data_uri(content: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
 
 
-OVERLAY_JPEG_QUALITY = 90  # a 712 x 540 overlay: ~330 KB as drawn (PNG), ~50 KB as JPEG, boxes still sharp
+OVERLAY_JPEG_QUALITY = 90  # a 712 x 540 overlay of a 1024-px X-ray: ~330 KB as drawn (PNG), ~50 KB as JPEG
 
 
-def jpeg_uri(path: Path) -> str:
-    """An overlay PNG re-encoded as JPEG (data: URI) to keep the page small; the PNG itself is not changed."""
+def overlay_uri(path: Path) -> str:
+    """An overlay as a data: URI, re-encoded as JPEG when that is smaller than the PNG (X-rays: about 7 times;
+    flat, tiny images stay PNG); the file itself is not changed."""
     from PIL import Image
 
+    drawn = path.read_bytes()
     buffer = io.BytesIO()
-    with Image.open(path) as image:
+    with Image.open(io.BytesIO(drawn)) as image:
         image.convert("RGB").save(buffer, "JPEG", quality=OVERLAY_JPEG_QUALITY)
-    return data_uri(buffer.getvalue(), "image/jpeg")
+    smaller = buffer.getvalue()
+    return data_uri(smaller, "image/jpeg") if len(smaller) < len(drawn) else data_uri(drawn)
 
 
 def best_epoch(log: list[dict]) -> dict | None:
@@ -199,7 +202,7 @@ def collect_heatmaps(run_dir: Path, labels: list[str], max_heatmaps: int, page: 
     for path in files[:max_heatmaps]:
         image, label = heatmap_name(path.stem, labels)
         try:
-            page.heatmaps.append(Heatmap(image, label, jpeg_uri(path), path.name))
+            page.heatmaps.append(Heatmap(image, label, overlay_uri(path), path.name))
         except OSError as exc:  # PIL's UnidentifiedImageError included: a damaged file is named, the rest shown
             page.heatmap_notes.append(f"heatmaps/{path.name} could not be read ({exc.__class__.__name__}); "
                                       "not shown.")
@@ -438,9 +441,9 @@ the average false positive boxes per image (accuracy / AFP).</p>
 {% if page.heatmaps_total %}
 <p id="heatmap-count">{{ page.heatmaps|length }} of {{ page.heatmaps_total }} overlay(s) of heatmaps/ shown
 (by file name{% if page.heatmaps|length < page.heatmaps_total %}; at most {{ page.max_heatmaps }}, set with
---max-heatmaps{% endif %}; as JPEG here, the PNGs in heatmaps/ are full quality). Each shows the class
+--max-heatmaps{% endif %}; as JPEG where smaller, the PNGs in heatmaps/ are unchanged). Each shows the class
 activation map, the gold boxes in red and the predicted boxes (the connected regions of the heatmap above each
-threshold: cyan, yellow, lime), with the counts in its legend.</p>
+threshold, in the colours of its legend, which gives each kind's count).</p>
 {% for note in page.heatmap_notes %}<p class="note">{{ note|code }}</p>{% endfor %}
 <div id="heatmap-grid">
 {% for h in page.heatmaps %}

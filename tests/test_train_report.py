@@ -10,14 +10,17 @@ import os
 import shutil
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 from typer.testing import CliRunner
 
 from cxrtrain.cli import app
 from cxrtrain.evaluate import evaluate_run
 from cxrtrain.heatmap import heatmap_run
+from cxrtrain.report import overlay_uri
 from cxrtrain.train import fit
 from tests.test_train_fit import NAMES, synthetic_dataset, tiny_config
 
@@ -144,12 +147,13 @@ def test_report_of_an_evaluated_run_with_heatmaps(full_run):
     assert [(f["attrs"]["data-image"], f["attrs"]["data-label"]) for f in figures] == [
         ("test1.png", "Cardiomegaly"), ("test3", "Effusion")]
     assert len(figures) == len(list((full_run / "heatmaps").glob("*.png")))
-    for figure in figures:  # the overlay (gold and predicted boxes drawn by `heatmap`), re-encoded as JPEG
+    for figure in figures:  # the overlay (gold and predicted boxes drawn by `heatmap`), as drawn or as JPEG
         (image,) = page.find("img", inside=figure)
-        name = f"{figure['attrs']['data-image']}_{figure['attrs']['data-label']}.png"
-        with Image.open(io.BytesIO(base64.b64decode(image["attrs"]["src"].split(",", 1)[1]))) as shown, \
-                Image.open(full_run / "heatmaps" / name) as drawn:
-            assert shown.format == "JPEG" and shown.size == drawn.size
+        drawn = full_run / "heatmaps" / f"{figure['attrs']['data-image']}_{figure['attrs']['data-label']}.png"
+        shown = base64.b64decode(image["attrs"]["src"].split(",", 1)[1])
+        assert shown == drawn.read_bytes() or len(shown) < drawn.stat().st_size
+        with Image.open(io.BytesIO(shown)) as embedded, Image.open(drawn) as original:
+            assert embedded.size == original.size
     localisation = page.find("table", class_="localisation")
     assert [t["attrs"]["data-cut"] for t in localisation] == ["heatmap>60", "heatmap>180"]
     assert "Not evaluated" not in html and "No heatmaps" not in html
@@ -163,6 +167,20 @@ def test_heatmap_grid_is_capped_and_says_so(full_run, tmp_path):
     assert len(page.find("figure", class_="heatmap")) == 1
     count = " ".join(page.one("p", id="heatmap-count")["text"].split())
     assert count.startswith("1 of 2 overlay(s)") and "at most 1, set with --max-heatmaps" in count
+
+
+def test_overlays_are_embedded_as_jpeg_only_when_smaller(tmp_path):
+    rng = np.random.default_rng(0)
+    photo = ndimage.gaussian_filter(rng.normal(128, 60, (540, 712, 3)), (2, 2, 0)).clip(0, 255).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.png")  # X-ray-like texture: PNG large, JPEG far smaller
+    Image.fromarray(np.full((540, 712, 3), 200, np.uint8)).save(tmp_path / "flat.png")  # PNG tiny
+    kind, content = overlay_uri(tmp_path / "photo.png").split(",", 1)
+    assert kind == "data:image/jpeg;base64"
+    assert len(base64.b64decode(content)) < (tmp_path / "photo.png").stat().st_size / 3
+    with Image.open(io.BytesIO(base64.b64decode(content))) as shown:
+        assert shown.size == (712, 540) and np.abs(np.asarray(shown, float) - photo).mean() < 6
+    kind, content = overlay_uri(tmp_path / "flat.png").split(",", 1)
+    assert kind == "data:image/png;base64" and base64.b64decode(content) == (tmp_path / "flat.png").read_bytes()
 
 
 def test_a_damaged_overlay_is_named_and_the_others_shown(full_run, tmp_path):
