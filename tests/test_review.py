@@ -241,6 +241,9 @@ def test_zh_page_clauses_cues_and_exemplars(zh_run, tmp_path):
     assert "心影偏大,心胸比约0.56" in r001.find("div", class_="report-text").text()
     diagnosis = [s for s in r001.find_all("span", class_="sentence") if s.attrs["data-section"] == "diagnosis"]
     assert [s.text() for s in diagnosis][:2] == ["两肺纹理增多、增粗", "主动脉硬化"]
+    r012 = next(a for a in articles if a.attrs["data-id"] == "r012")  # the labeler reads 肋隔角 as 肋膈角
+    assert "右肋隔角变钝" in r012.find("div", class_="report-text").text()
+    assert [m.text() for m in r012.find("div", class_="normalised").find_all("mark")] == ["右肋膈角变钝"]
     assert not root.find_all("span", class_="has-graph") and not root.find_all("div", id="graph")
     assert root.find("table", id="prf").find("tr", data_label="pleural_effusion")
 
@@ -268,6 +271,8 @@ def test_sampling_is_seeded_and_stated(en_run, tmp_path):
         pages.append([a.attrs["data-id"] for a in root.find_all("article", class_="report")])
         sampling = root.find("p", id="sampling").text()
         assert f"20 of 217, drawn at random (seed {seed}" in sampling
+        assert "give --reports for the full text" in root.find("p", class_="note").text()
+        assert not root.find_all("table", id="prf")
     assert len(pages[0]) == 20 and pages[0] == pages[1] and pages[0] != pages[2]
     order = list(read_labels(en_run))
     assert pages[0] == sorted(pages[0], key=order.index)  # run order kept

@@ -33,7 +33,9 @@ def sentence_views(mentions: list[Mention], labels_of: Callable[[Mention], tuple
     """Group mentions by sentence, in run order (a sentence repeated in a report gives a second group)."""
     views: list[SentenceView] = []
     for mention in mentions:
-        marked = MarkedMention(mention, labels_of(mention), hover_text(mention))
+        labels = labels_of(mention)
+        title = hover_text(mention) + ("" if labels else " (a finding no label of the set counts)")
+        marked = MarkedMention(mention, labels, title)
         last = views[-1] if views else None
         if (last is None or last.text != mention.sentence or last.section != mention.section
                 or any(_same_span(m.mention, mention) for m in last.mentions)):
