@@ -44,7 +44,8 @@ class Heatmap:
 
 @dataclass
 class Page:
-    """What the template shows; `missing` holds, per section, the sentence naming the command that makes it."""
+    """What the template shows; `missing` holds, per section, the sentence naming the command that makes it, and
+    `notes` what the reader should know about a section's files (older than best.pt, damaged, rows left out)."""
 
     run: str
     facts: list[tuple[str, str]] = field(default_factory=list)
@@ -57,8 +58,11 @@ class Page:
     heatmaps: list[Heatmap] = field(default_factory=list)
     heatmaps_total: int = 0
     max_heatmaps: int = 0
-    heatmap_notes: list[str] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
+
+    def note(self, section: str, text: str) -> None:
+        self.notes.setdefault(section, []).append(text)
 
 
 def read_json(path: Path) -> dict | None:
@@ -159,10 +163,9 @@ def run_facts(config: dict | None, log: list[dict], metrics: dict | None) -> lis
                   ("dataset", config.get("dataset", "")),
                   ("labels", ", ".join(config.get("label_names", [])))]
     if log:
-        planned = config.get("epochs") if config else None
-        stopped = f" of {planned} (early stop)" if planned and len(log) < planned else (f" of {planned}" if planned
-                                                                                       else "")
-        facts.append(("epochs trained", f"{len(log)}{stopped}"))
+        planned = (config or {}).get("epochs")
+        trained = f"{len(log)} of {planned}" if planned else f"{len(log)}"
+        facts.append(("epochs trained", trained + (" (early stop)" if planned and len(log) < planned else "")))
         best = best_epoch(log)
         auc = best.get("val_selection_auc")
         facts.append(("best epoch (best.pt)", f"{best['epoch']}" + (
@@ -204,18 +207,22 @@ def collect_heatmaps(run_dir: Path, labels: list[str], max_heatmaps: int, page: 
         try:
             page.heatmaps.append(Heatmap(image, label, overlay_uri(path), path.name))
         except OSError as exc:  # PIL's UnidentifiedImageError included: a damaged file is named, the rest shown
-            page.heatmap_notes.append(f"heatmaps/{path.name} could not be read ({exc.__class__.__name__}); "
-                                      "not shown.")
-    best = run_dir / "best.pt"
-    older = [p for p in files if best.is_file() and p.stat().st_mtime < best.stat().st_mtime]
+            page.note("heatmaps", f"heatmaps/{path.name} could not be read ({exc.__class__.__name__}); not shown.")
+    older = [path for path in files if predates_model(run_dir, path)]
     if older:
-        page.heatmap_notes.append(f"{len(older)} overlay(s) were drawn before the current best.pt was saved (an "
-                                  f"earlier training); rerun `{command('heatmap', run_dir)}` to redraw them.")
+        page.note("heatmaps", f"{len(older)} overlay(s) were drawn before the current best.pt was saved (an earlier "
+                              f"training); rerun `{command('heatmap', run_dir)}` to redraw them.")
     for name, what in (("boxes_dropped.csv", "gold box(es) not used"), ("errors.csv", "image(s) unreadable")):
         listed = folder / name
         if listed.is_file():
             count = max(len(listed.read_text(encoding="utf-8").splitlines()) - 1, 0)
-            page.heatmap_notes.append(f"{count} {what}, with the reason, in heatmaps/{name}.")
+            page.note("heatmaps", f"{count} {what}, with the reason, in heatmaps/{name}.")
+
+
+def predates_model(run_dir: Path, path: Path) -> bool:
+    """Whether `path` was written before the run's best.pt (so by an earlier training's model)."""
+    best = run_dir / "best.pt"
+    return best.is_file() and path.stat().st_mtime < best.stat().st_mtime
 
 
 def command(name: str, run_dir: Path) -> str:
@@ -252,6 +259,9 @@ def build_page(run_dir: Path, max_heatmaps: int) -> Page:
                                   "table, the thresholds and the ROC curves."
     else:
         page.in_mean, page.excluded = auc_rows(metrics, read_json(run_dir / "thresholds.json"))
+        if predates_model(run_dir, run_dir / "metrics.json"):
+            page.note("metrics", "metrics.json was written before the current best.pt was saved (training went on "
+                                 f"with --resume); rerun `{command('evaluate', run_dir)}`.")
         roc = run_dir / "roc.png"
         if roc.is_file():
             page.roc = data_uri(roc.read_bytes())
@@ -336,6 +346,7 @@ thead th { background: #f2f2f2; }
 tr.excluded td { color: #777; }
 tbody.excluded th { text-align: left; background: #fafafa; font-weight: normal; font-style: italic; }
 tfoot td { font-weight: bold; }
+p.note { background: #eef4ff; border-left: 4px solid #4a7bd0; padding: 0.4em 0.8em; }
 p.missing { background: #fff6e0; border-left: 4px solid #e0a000; padding: 0.4em 0.8em; }
 code { background: #f4f4f4; padding: 0 0.2em; }
 #heatmap-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 0.8em; }
@@ -367,6 +378,7 @@ dotted: all labels) per epoch; the dashed line is the best epoch.</figcaption></
 <h2>Per-class AUC</h2>
 {% if page.metrics %}
 {% set m = page.metrics %}
+{% for note in page.notes.metrics %}<p class="note">{{ note|code }}</p>{% endfor %}
 <p id="scored">{{ m.split }} split: {{ m.n_images }} images ({{ m.crops }} crop){% if m.skipped_rows %},
 {{ m.skipped_rows }} unreadable row(s) left out (evaluate_errors.csv){% endif %}. Mean AUC
 <strong>{{ m.mean_auc|num }}</strong>{% if m.mean_auc_ci95 %} (95 % interval {{ m.mean_auc_ci95[0]|num }} –
@@ -444,7 +456,7 @@ the average false positive boxes per image (accuracy / AFP).</p>
 --max-heatmaps{% endif %}; as JPEG where smaller, the PNGs in heatmaps/ are unchanged). Each shows the class
 activation map, the gold boxes in red and the predicted boxes (the connected regions of the heatmap above each
 threshold, in the colours of its legend, which gives each kind's count).</p>
-{% for note in page.heatmap_notes %}<p class="note">{{ note|code }}</p>{% endfor %}
+{% for note in page.notes.heatmaps %}<p class="note">{{ note|code }}</p>{% endfor %}
 <div id="heatmap-grid">
 {% for h in page.heatmaps %}
 <figure class="heatmap" data-image="{{ h.image }}" data-label="{{ h.label }}">

@@ -183,7 +183,7 @@ def test_overlays_are_embedded_as_jpeg_only_when_smaller(tmp_path):
     assert kind == "data:image/png;base64" and base64.b64decode(content) == (tmp_path / "flat.png").read_bytes()
 
 
-def test_a_damaged_overlay_is_named_and_the_others_shown(full_run, tmp_path):
+def test_damaged_and_outdated_files_are_noted_on_the_page(full_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(full_run, run)
     (run / "heatmaps" / "test5_normal.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
@@ -199,6 +199,8 @@ def test_a_damaged_overlay_is_named_and_the_others_shown(full_run, tmp_path):
     notes = [" ".join(p["text"].split()) for p in Page((run / "report.html").read_text()).find("p", class_="note")]
     assert f"3 overlay(s) were drawn before the current best.pt was saved (an earlier training); rerun cxrtrain " \
            f"heatmap {run} test --bbox BOXES.csv to redraw them." in notes
+    assert f"metrics.json was written before the current best.pt was saved (training went on with --resume); rerun " \
+           f"cxrtrain evaluate {run} --split test." in notes
 
 
 def test_run_without_evaluate_or_heatmaps_names_the_commands(fitted, tmp_path):
