@@ -31,33 +31,39 @@ def run(tmp_path_factory):
     return root / "run"
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Requested before the run, so that a machine without Chromium skips before training."""
+    with chromium() as launched:
+        yield launched
+
+
 def loaded(page, selector: str) -> list[bool]:
     """For each image matched: decoded by the browser with a real size."""
     return page.eval_on_selector_all(selector, "nodes => nodes.map(n => n.complete && n.naturalWidth > 0)")
 
 
-def test_report_page_shows_the_auc_table_and_every_image(run):
+def test_report_page_shows_the_auc_table_and_every_image(browser, run):
     metrics = json.loads((run / "metrics.json").read_text())
-    with chromium() as browser:
-        watched = open_file(browser, run / "report.html")
-        page = watched.page
-        rows = page.eval_on_selector_all(
-            "#auc tr[data-label]", "nodes => nodes.map(n => [n.dataset.label, n.querySelector('td.auc').innerText,"
-            " n.querySelector('td.ci95').innerText, n.getBoundingClientRect().height > 0])")
-        assert sorted(label for label, *_ in rows) == sorted(metrics["labels"])
-        for label, auc, interval, visible in rows:
-            expected = metrics["labels"][label]
-            assert visible and auc == ("—" if expected["auc"] is None else f"{expected['auc']:.3f}")
-            if expected.get("ci95"):
-                assert f"{expected['ci95'][0]:.3f}" in interval and f"{expected['ci95'][1]:.3f}" in interval
-        assert loaded(page, "#roc img") == [True]
-        figures = page.locator("#heatmaps figure.heatmap")
-        assert figures.count() >= 1
-        for index in range(figures.count()):  # lazy images load when scrolled to, as for a user
-            figures.nth(index).scroll_into_view_if_needed()
-            page.wait_for_function("img => img.complete && img.naturalWidth > 0",
-                                   arg=figures.nth(index).locator("img").element_handle())
-        assert all(loaded(page, "img")) and len(loaded(page, "img")) == 2 + figures.count()  # + curve and ROC
-        keep_screenshot(page, "train-report")
-        assert watched.console_errors == []
-        assert watched.network_requests() == []
+    watched = open_file(browser, run / "report.html")
+    page = watched.page
+    rows = page.eval_on_selector_all(
+        "#auc tr[data-label]", "nodes => nodes.map(n => [n.dataset.label, n.querySelector('td.auc').innerText,"
+        " n.querySelector('td.ci95').innerText, n.getBoundingClientRect().height > 0])")
+    assert sorted(label for label, *_ in rows) == sorted(metrics["labels"])
+    for label, auc, interval, visible in rows:
+        expected = metrics["labels"][label]
+        assert visible and auc == ("—" if expected["auc"] is None else f"{expected['auc']:.3f}")
+        if expected.get("ci95"):
+            assert f"{expected['ci95'][0]:.3f}" in interval and f"{expected['ci95'][1]:.3f}" in interval
+    assert loaded(page, "#roc img") == [True]
+    figures = page.locator("#heatmaps figure.heatmap")
+    assert figures.count() >= 1
+    for index in range(figures.count()):  # lazy images load when scrolled to, as for a user
+        figures.nth(index).scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                               arg=figures.nth(index).locator("img").element_handle())
+    assert all(loaded(page, "img")) and len(loaded(page, "img")) == 2 + figures.count()  # + curve and ROC
+    keep_screenshot(page, "train-report")
+    assert watched.console_errors == []
+    assert watched.network_requests() == []
