@@ -105,20 +105,26 @@ def mine(
 
 @app.command()
 def merge(
-    out: Annotated[Path, typer.Argument(help="New (or empty) folder for the merged labels.csv, mentions.jsonl, "
-                                        "errors.csv and summary.json.")],
-    shard_dirs: Annotated[list[Path], typer.Argument(help="The output folders of `cxrlabel mine --shard I/N`, "
-                                                     "all N of them, in any order.")],
+    out: Annotated[Path, typer.Argument(help="New or empty folder for the merged output (for mined labels, also an "
+                                        "earlier merge's folder: its four files are replaced).")],
+    shard_dirs: Annotated[list[Path], typer.Argument(help="The output folders of `cxrlabel mine --shard I/N` (or all "
+                                                     "of `cxrlabel build --shard I/N`), all N of them, any order.")],
 ) -> None:
-    """Join the N output folders of `cxrlabel mine --shard I/N` into one: the three files concatenated in shard
-    order (1..N; within a shard, input order), summary.json counts summed. Refused (nothing written) unless the
-    folders are shards 1..N of the same run (inputs, options, rules, version), each present once and finished."""
-    from cxrlabel.merge import merge_mined
+    """Join the N output folders of `--shard I/N` runs into one. Mined labels: labels.csv, mentions.jsonl, errors.csv
+    concatenated in shard order (1..N; within a shard, input order), summary.json counts summed. Datasets: each split
+    joined with datasets.concatenate_datasets, errors.csv concatenated, summary and card recomputed. Refused (nothing
+    written) unless the folders are shards 1..N of one run (inputs, options, version), each present once, finished."""
+    from cxrlabel.merge import merge_shards
 
     try:
-        summary = merge_mined(out, shard_dirs)
+        summary = merge_shards(out, shard_dirs)
     except UserError as exc:
         fail(str(exc))
+    if "splits" in summary:
+        rows = {name: split["rows"] for name, split in summary["splits"].items()}
+        console.print(f"{summary['merged_from']['count']} dataset shards merged: rows {rows}, {summary['errors']} "
+                      f"problems in errors.csv → {out}")
+        return
     console.print(f"{summary['merged_from']['count']} shards merged: {summary['reports_written']} reports labelled, "
                   f"{summary['reports_failed']} in errors.csv → {out}")
 

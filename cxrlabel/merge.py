@@ -1,10 +1,12 @@
-"""`cxrlabel merge OUT SHARD_DIR...`: join the output folders of `cxrlabel mine --shard I/N` into one.
+"""`cxrlabel merge OUT SHARD_DIR...`: join the output folders of `cxrlabel mine --shard I/N` (or of `cxrlabel build
+--shard I/N`: cxrlabel/imageset/merge.py) into one.
 
+Every check runs before anything is written: the folders must be finished shards 1..N of one run (same N, inputs,
+options and version: the fingerprint each shard's summary.json records), each given once. Mined labels:
 labels.csv, mentions.jsonl and errors.csv are concatenated in shard order 1..N (each shard's rows in input order;
-the header once), streamed, so memory stays flat; summary.json counts are summed. Every check runs before anything
-is written: the folders must be finished shards 1..N of one run (same N, inputs, options, rules and version; the
-fingerprint each shard's summary.json records), each given once. OUT must be new, empty or an earlier merge's
-output (whose four files are then replaced, as `mine` replaces its own); nothing else in it is touched.
+the header once), streamed, so memory stays flat; summary.json counts are summed. OUT must be new, empty or an
+earlier merge's output (whose four files are then replaced, as `mine` replaces its own); nothing else in it is
+touched.
 """
 
 from __future__ import annotations
@@ -27,10 +29,14 @@ HEADED = ("labels.csv", "errors.csv")  # CSV files: the header is written once
 
 @dataclass(frozen=True)
 class ShardFolder:
-    """A finished `mine --shard` output folder and its summary.json."""
+    """A finished `mine --shard` or `build --shard` output folder and its summary.json."""
 
     folder: Path
     summary: dict
+
+    @property
+    def is_dataset(self) -> bool:
+        return (self.folder / "dataset_dict.json").is_file()
 
     @property
     def index(self) -> int:
@@ -51,19 +57,25 @@ def read_shard_folder(folder: Path) -> ShardFolder:
         raise UserError(f"{folder}: no readable summary.json of `cxrlabel mine`") from None
     shard = summary.get("shard") if isinstance(summary, dict) else None
     if not isinstance(shard, dict) or not {"index", "count", "run"} <= set(shard):
-        raise UserError(f"{folder}: not the output of `cxrlabel mine --shard I/N` (its summary.json names no shard)")
-    if summary.get("complete") is not True:
+        raise UserError(f"{folder}: not the output of `cxrlabel mine --shard I/N` or `cxrlabel build --shard I/N` "
+                        "(its summary.json names no shard)")
+    found = ShardFolder(folder, summary)
+    if not found.is_dataset and summary.get("complete") is not True:  # (a build writes summary.json last)
         raise UserError(f"{folder}: shard {shard['index']}/{shard['count']} did not finish; run it again (--resume)")
-    missing = [name for name in STREAMS if not (folder / name).is_file()]
+    missing = [name for name in ("errors.csv",) if not (folder / name).is_file()] if found.is_dataset else \
+        [name for name in STREAMS if not (folder / name).is_file()]
     if missing:
         raise UserError(f"{folder}: {missing[0]} is missing")
-    return ShardFolder(folder, summary)
+    return found
 
 
 def check_shard_set(shards: list[ShardFolder]) -> None:
     """Shards 1..N of one run, each once; a UserError names the first problem."""
     first = shards[0]
     for other in shards[1:]:
+        if other.is_dataset != first.is_dataset:
+            kinds = {True: "a dataset (cxrlabel build)", False: "mined labels (cxrlabel mine)"}
+            raise UserError(f"{other.folder} holds {kinds[other.is_dataset]}, {first.folder} {kinds[first.is_dataset]}")
         for key in COMPARED:
             if other.summary.get(key) != first.summary.get(key):
                 raise UserError(f"{other.folder}: {key} {other.summary.get(key)!r} differs from "
@@ -84,13 +96,15 @@ def check_shard_set(shards: list[ShardFolder]) -> None:
                         "folders")
 
 
-def check_out(out: Path) -> None:
-    """OUT may be new, empty, or the output of an earlier merge (only its four files there)."""
+def check_out(out: Path, datasets: bool = False) -> None:
+    """OUT may be new, empty, or (mined labels) the output of an earlier merge (only its four files there)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if not entries:
         return
+    if datasets:
+        raise UserError(f"{out}: folder is not empty; choose a new or empty folder for the merged dataset")
     try:
         earlier = "merged_from" in json.loads((out / SUMMARY).read_text(encoding="utf-8"))
     except (OSError, ValueError, TypeError):
@@ -115,7 +129,7 @@ def merged_summary(shards: list[ShardFolder]) -> dict:
     return summary
 
 
-def _concatenate(name: str, shards: list[ShardFolder], target: Path) -> None:
+def concatenate_files(name: str, shards: list[ShardFolder], target: Path) -> None:
     """One file of all shards, in shard order; a CSV's header once (and the same in every shard)."""
     header = None
     with open(target, "wb") as output:
@@ -133,19 +147,29 @@ def _concatenate(name: str, shards: list[ShardFolder], target: Path) -> None:
         os.fsync(output.fileno())
 
 
-def merge_mined(out: Path, folders: list[Path]) -> dict:
-    """Merge the shard folders into OUT; return the merged summary. Nothing reaches OUT unless all is well."""
+def merge_shards(out: Path, folders: list[Path]) -> dict:
+    """Merge the shard folders (all of `mine` or all of `build`) into OUT; return the merged summary. Nothing reaches
+    OUT unless all is well."""
     out = Path(out)
     if not folders:
         raise UserError("give the shard folders to merge")
     shards = sorted((read_shard_folder(Path(folder)) for folder in folders), key=lambda shard: shard.index)
     check_shard_set(shards)
-    check_out(out)
+    check_out(out, datasets=shards[0].is_dataset)
+    if shards[0].is_dataset:
+        from cxrlabel.imageset.merge import merge_datasets
+
+        return merge_datasets(out, shards)
+    return merge_mined(out, shards)
+
+
+def merge_mined(out: Path, shards: list[ShardFolder]) -> dict:
+    """Join checked shards of `mine` into OUT (checked too)."""
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=out, prefix=".merge-partial-"))  # ours alone: removed whatever happens
     try:
         for name in STREAMS:
-            _concatenate(name, shards, work / name)
+            concatenate_files(name, shards, work / name)
         summary = merged_summary(shards)
         (work / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
         for name in MERGED_FILES:  # summary.json last: it vouches for the other three

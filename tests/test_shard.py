@@ -3,6 +3,7 @@ stays in its shard whatever the input order, and every wrong merge or --shard va
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -169,52 +170,61 @@ def build_args(labels: Path, images: Path, manifest: Path, out: Path, *extra: st
             "a-long-test-salt", "--size", "32", "--split", "50/20/30", *extra]
 
 
-def test_build_shards_concatenated_equal_the_unsharded_build(tmp_path):
-    from datasets import concatenate_datasets, load_from_disk
+def test_build_shards_merged_equal_the_unsharded_build(tmp_path):
+    from datasets import load_from_disk
 
     from tests.test_build_dataset import png_studies
 
     images, labels = png_studies(tmp_path, 24, brightness_step=10, patients_per_study=2)  # 12 patients
-    with open(tmp_path / "m.csv", "a") as manifest:  # an image that is missing: an error found when decoding
-        manifest.write("s90,gone.png,PA,P90\n")
-    with open(labels, "a") as table:  # s90's labels, and a report with no image: an error found when planning
+    shutil.copyfile(images / "0.png", images / "lateral.png")
+    with open(tmp_path / "m.csv", "a") as manifest:  # a lateral view (left out) and an image that is not there
+        manifest.write("s0,lateral.png,LL,P0\ns90,gone.png,PA,P90\n")
+    with open(labels, "a") as table:  # s90's labels, and a report without an image (a problem found when planning)
         table.write("s90,1\ns91,0\n")
-    assert invoke(*build_args(labels, images, tmp_path / "m.csv", tmp_path / "full")).exit_code == 0
-    parts = []
+    assert invoke(*build_args(labels, images, tmp_path / "m.csv", tmp_path / "full", "--views", "frontal")
+                  ).exit_code == 0
     for index in (1, 2, 3):
-        result = invoke(*build_args(labels, images, tmp_path / "m.csv", tmp_path / f"b{index}", "--shard",
-                                    f"{index}/3"))
+        result = invoke(*build_args(labels, images, tmp_path / "m.csv", tmp_path / f"b{index}", "--views", "frontal",
+                                    "--shard", f"{index}/3"))
         assert result.exit_code == 0, result.output
-        parts.append(load_from_disk(str(tmp_path / f"b{index}")))
-        summary = json.loads((tmp_path / f"b{index}" / "summary.json").read_text())
-        assert summary["shard"] == {"index": index, "count": 3, "key": "patient"}
+        assert json.loads((tmp_path / f"b{index}" / "summary.json").read_text())["shard"]["index"] == index
         assert f"shard {index} of 3" in (tmp_path / f"b{index}" / "README.md").read_text()
+    result = invoke("merge", tmp_path / "merged", tmp_path / "b2", tmp_path / "b3", tmp_path / "b1")
+    assert result.exit_code == 0, result.output
 
-    def rows(dataset) -> list[tuple]:
+    def rows(folder: Path) -> list[tuple]:
         return sorted((row["report_id"], row["patient_id"], split, row["label_states"], row["image"].tobytes())
-                      for split, part in dataset.items() for row in part)
+                      for split, part in load_from_disk(str(folder)).items() for row in part)
 
-    full = load_from_disk(str(tmp_path / "full"))
-    joined = {split: concatenate_datasets([part[split] for part in parts]) for split in full}
-    assert rows(joined) == rows(full) and len(rows(full)) == 24  # same rows, each in the same split
-    patients = [{row["patient_id"] for split in part for row in part[split]} for part in parts]
-    assert sum(map(len, patients)) == len(set().union(*patients)) == 12  # a patient is in one shard only
-    assert all(patients)
-
-    def errors(folder: Path) -> list[list[str]]:
-        return lines(folder / "errors.csv")
-
-    assert sorted(errors(tmp_path / "b1") + errors(tmp_path / "b2") + errors(tmp_path / "b3")) == sorted(
-        errors(tmp_path / "full")) and len(errors(tmp_path / "full")) == 2
+    assert rows(tmp_path / "merged") == rows(tmp_path / "full") and len(rows(tmp_path / "full")) == 24
+    patients = [{row[1] for row in rows(tmp_path / f"b{index}")} for index in (1, 2, 3)]
+    assert all(patients) and sum(map(len, patients)) == len(set().union(*patients)) == 12  # a patient in one shard
+    assert sorted(lines(tmp_path / "merged" / "errors.csv")) == sorted(lines(tmp_path / "full" / "errors.csv"))
+    assert len(lines(tmp_path / "full" / "errors.csv")) == 2
+    full = json.loads((tmp_path / "full" / "summary.json").read_text())
+    merged = json.loads((tmp_path / "merged" / "summary.json").read_text())
+    assert merged["excluded_views"] == full["excluded_views"] == 1
+    assert {k: v for k, v in merged.items() if k not in ("shards", "merged_from")} == {
+        k: v for k, v in full.items() if k != "shards"}
+    assert "joined by `cxrlabel merge` from the 3 shards" in (tmp_path / "merged" / "README.md").read_text()
+    parquet = sorted(p.name for p in (tmp_path / "merged" / "parquet" / "train").iterdir())
+    assert parquet and all(name.startswith("shard00") for name in parquet)
+    one_line_error(invoke("merge", tmp_path / "again", tmp_path / "b1", tmp_path / "b2"), "shard(s) 3 of 3 missing")
+    one_line_error(invoke("merge", tmp_path / "merged", tmp_path / "b1", tmp_path / "b2", tmp_path / "b3"),
+                   "not empty")
+    mined = tmp_path / "mined"
+    mine(REAL3, mined, "--shard", "3/3")
+    one_line_error(invoke("merge", tmp_path / "again", tmp_path / "b1", tmp_path / "b2", mined), "mined labels")
     # the manifest in another order: shard 1 holds the same rows
     header, *manifest_rows = (tmp_path / "m.csv").read_text().splitlines()
     (tmp_path / "r.csv").write_text("\n".join([header, *reversed(manifest_rows)]) + "\n")
-    assert invoke(*build_args(labels, images, tmp_path / "r.csv", tmp_path / "r1", "--shard", "1/3")).exit_code == 0
-    assert rows(load_from_disk(str(tmp_path / "r1"))) == rows(parts[0])
+    assert invoke(*build_args(labels, images, tmp_path / "r.csv", tmp_path / "r1", "--views", "frontal", "--shard",
+                              "1/3")).exit_code == 0
+    assert rows(tmp_path / "r1") == rows(tmp_path / "b1")
 
 
 def test_english_shards_merged_equal_the_unsharded_run(tmp_path):
-    from cxrlabel.merge import merge_mined
+    from cxrlabel.merge import merge_shards
     from cxrlabel.mining import mine_reports
 
     with open(Path(__file__).parent / "data" / "en_challenge.csv", encoding="utf-8", newline="") as handle:
@@ -227,7 +237,7 @@ def test_english_shards_merged_equal_the_unsharded_run(tmp_path):
     for index in (1, 2):
         mine_reports(reports, lang="en", out=tmp_path / f"s{index}", labels=None, options=options,
                      shard=Shard(index, 2))
-    merged = merge_mined(tmp_path / "merged", [tmp_path / "s2", tmp_path / "s1"])
+    merged = merge_shards(tmp_path / "merged", [tmp_path / "s2", tmp_path / "s1"])
     for name in STREAMS:
         assert sorted(lines(tmp_path / "merged" / name)) == sorted(lines(tmp_path / "full" / name)), name
     assert merged["counts"] == full["counts"] and merged["reports_written"] == full["reports_written"] == 60

@@ -18,10 +18,12 @@ CARD_TEMPLATE = """---
 - images: {{ image_line }}
 - {{ split_line }}
 {% if shard %}- **shard {{ shard.index }} of {{ shard.count }}** (`--shard`): only the rows of the patients whose key \
-hashes to this shard; the other shards hold the rest. Join the splits of all {{ shard.count }} shards with \
-`datasets.concatenate_datasets`. The counts below are this shard's; planning counts in `summary.json` \
-(`reports_in_labels`, `skipped_non_image_files`, `listed_without_image_file`, views excluded by the manifest) are \
-the whole input's
+hashes to this shard; the other shards hold the rest. `cxrlabel merge OUT SHARD_DIR...` joins all {{ shard.count }} \
+(`datasets.concatenate_datasets` per split). The counts below are this shard's; `reports_in_labels`, \
+`skipped_non_image_files`, `listed_without_image_file` and `ambiguous_file_names` in `summary.json` are the whole \
+input's
+{% endif %}{% if merged_from %}- joined by `cxrlabel merge` from the {{ merged_from.count }} shards of \
+`cxrlabel build --shard I/N` (split of the input by patient); the counts below are the whole dataset's
 {% endif %}- uncertain labels: {{ uncertain }} (ignore: kept as uncertain; zeros: negative; ones: positive)
 - `patient_id` and `source_path` are keyed hashes (HMAC-SHA256 with a secret that is not stored here); \
 report ids {{ "are keyed hashes too" if report_ids_hashed else "are as mined" }}
@@ -104,6 +106,7 @@ def dataset_card(summary: dict, checksums: dict[str, str], descriptions: dict[st
                     f"views: {summary['views']}" if summary["images"] else "none (text-only label dataset)"),
         split_line=_split_line(summary),
         shard=summary.get("shard"),
+        merged_from=summary.get("merged_from"),
         uncertain=summary.get("uncertain", "ignore"),
         report_ids_hashed=summary["report_ids_hashed"],
         features=(f"{'`image`, ' if summary['images'] else ''}`labels` (indices of the positive labels; names in the "

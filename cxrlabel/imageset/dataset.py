@@ -109,12 +109,12 @@ class DatasetBuilder:
         """The rows to write (images to decode, or text-only rows) and the pairing problems."""
         self.patient_origin = "manifest" if manifest is not None or self.source_refs is not None \
             else "DICOM PatientID"
+        shard = self.options.shard  # all images of a patient in one shard (cxrlabel/sharding.py)
         planner = Planner(self.labels, self.pseudonymiser, self.source_refs, self.given_splits, self.split_from,
-                          self.options.frontal_only, self.options.min_paired, collect_sources)
+                          self.options.frontal_only, self.options.min_paired, collect_sources,
+                          keep=(lambda ref: shard.holds(patient_key(ref.report_id, ref.patient))) if shard else None)
         plan = planner.plan(images, manifest, progress)
         self.notes += plan.notes
-        if self.options.shard is not None:  # all images of a patient in one shard (cxrlabel/sharding.py)
-            plan.refs = list(self.options.shard.select(plan.refs, lambda ref: patient_key(ref.report_id, ref.patient)))
         return plan
 
     def build(self, images: Path | None, manifest: Path | None, progress=None, source_map: Path | None = None
@@ -153,6 +153,9 @@ class DatasetBuilder:
         settings = {k: v for k, v in asdict(options).items() if k not in ("out", "workers", "resume")}
         state.start(fingerprint({**settings, "images": with_images, "version": __version__},
                                 (self.labels_csv, self.reports), plan.refs), options.resume)
+        # the whole run's (all N shards'): inputs and options but the shard; `cxrlabel merge` compares it
+        self.run_fingerprint = fingerprint({**settings, "shard": None, "images": with_images, "version": __version__},
+                                           (self.labels_csv, self.reports, manifest), []) if shard else ""
         texts = TextStore(text_fields)
         if text_fields:
             task = progress.add_task("de-identifying report text", total=None) if progress else None
@@ -291,7 +294,7 @@ class DatasetBuilder:
             "errors": len(self.problems),
             "errors_by_reason": dict(reasons.most_common()),
             "splits": {split: split_summary(dataset[split], self.label_names) for split in SPLITS},
-            **({"shard": options.shard.describe("patient")} if options.shard else {}),
+            **({"shard": options.shard.describe("patient", self.run_fingerprint)} if options.shard else {}),
         }
 
     def write_source_map(self, path: Path, refs: Iterable[str]) -> None:

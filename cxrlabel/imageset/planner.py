@@ -4,7 +4,7 @@ table or the DICOM headers under --images; every pairing problem recorded, the p
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -45,6 +45,7 @@ class Planner:
     frontal_only: bool = False
     min_paired: float = 0.5
     collect_sources: bool = False  # keep the original paths (for --source-map only)
+    keep: Callable[[ImageRef], bool] | None = None  # --shard: the rows of this shard (pairing is checked on all)
 
     def plan(self, images: Path | None, manifest: Path | None, progress=None) -> Plan:
         """The rows to write (images to decode, or text-only rows); pairing problems are recorded."""
@@ -66,7 +67,8 @@ class Planner:
         elif manifest is not None:
             pairs = ((ref, "") for ref in from_manifest(manifest))
         else:
-            result.refs = [ImageRef(report_id, "") for report_id in self.labels]
+            result.refs = [ref for ref in (ImageRef(report_id, "") for report_id in self.labels)
+                           if self.keep is None or self.keep(ref)]
             return result
         problem = self.pseudonymiser.problem
         seen, paired_reports = set(), set()
@@ -118,6 +120,8 @@ class Planner:
                 if on_disk:
                     stats.paired_files.add(ref.relative)
                     stats.paired_by_split[ref.split] += bool(ref.split)
+                if self.keep is not None and not self.keep(ref):
+                    continue  # another shard's row
                 if self.frontal_only and ref.view and not is_frontal(ref.view):
                     result.excluded_views += 1  # a lateral view, dropped by --views frontal (not an error)
                     continue
