@@ -242,3 +242,28 @@ def test_english_shards_merged_equal_the_unsharded_run(tmp_path):
         assert sorted(lines(tmp_path / "merged" / name)) == sorted(lines(tmp_path / "full" / name)), name
     assert merged["counts"] == full["counts"] and merged["reports_written"] == full["reports_written"] == 60
     assert merged["parser"] == "spacy" and merged["label_set"] == "chestxray14"
+
+
+def test_text_only_build_shards_merged_equal_the_unsharded_build(tmp_path):
+    from datasets import load_from_disk
+
+    from tests.test_build_dataset import DATA
+
+    def build(out: Path, *extra: str) -> None:
+        result = invoke("build", "--labels", DATA / "labels.csv", "--out", out, "--id-salt", "a-long-test-salt",
+                        *extra)
+        assert result.exit_code == 0, result.output
+
+    build(tmp_path / "full")
+    for index in (1, 2):
+        build(tmp_path / f"t{index}", "--shard", f"{index}/2")
+    assert invoke("merge", tmp_path / "merged", tmp_path / "t1", tmp_path / "t2").exit_code == 0
+
+    def rows(folder: Path) -> list[tuple]:
+        return sorted((row["report_id"], split, row["label_states"])
+                      for split, part in load_from_disk(str(folder)).items() for row in part)
+
+    assert rows(tmp_path / "merged") == rows(tmp_path / "full") and len(rows(tmp_path / "full")) == 30
+    assert 0 < len(rows(tmp_path / "t1")) < 30
+    assert json.loads((tmp_path / "merged" / "summary.json").read_text())["splits"] == json.loads(
+        (tmp_path / "full" / "summary.json").read_text())["splits"]
