@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -316,3 +317,17 @@ def test_reports_without_matching_ids(en_run, tmp_path):
     result = invoke("review", en_run, "--reports", reports, "--out", tmp_path / "r.html")
     assert result.exit_code == 2
     assert "no report id of" in result.output and "matches a shown report" in result.output
+
+
+def test_review_runs_on_the_core_install(en_run, zh_run, tmp_path):
+    """No extra needed: jinja2 comes with the core install (a declared dependency)."""
+    from test_registry_core_install import BLOCKER, run_core
+
+    (tmp_path / "sitecustomize.py").write_text(BLOCKER)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CXRLABEL_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(Path(__file__).resolve().parents[1])])
+    for run, options in ((zh_run, ["--gold", DATA / "zh_real3.csv"]), (en_run, ["--sample", "3"])):
+        out = tmp_path / f"{run.parent.name}.html"
+        result = run_core(env, "cxrlabel", "review", str(run), *map(str, options), "--out", str(out))
+        assert result.returncode == 0, result.stderr
+        assert parse_page(out).find_all("article", class_="report")
