@@ -267,3 +267,12 @@ def test_text_only_build_shards_merged_equal_the_unsharded_build(tmp_path):
     assert 0 < len(rows(tmp_path / "t1")) < 30
     assert json.loads((tmp_path / "merged" / "summary.json").read_text())["splits"] == json.loads(
         (tmp_path / "full" / "summary.json").read_text())["splits"]
+
+
+def test_an_empty_shard_is_a_finished_run(tmp_path):
+    with open(REAL3, encoding="utf-8", newline="") as handle:
+        used = {shard_of(row["id"], 300) for row in csv.DictReader(handle)}
+    empty = next(index for index in range(1, 301) if index not in used)  # 137 reports: most of 300 shards are empty
+    summary = mine(REAL3, tmp_path / "out", "--shard", f"{empty}/300")
+    assert summary["reports_read"] == 0 and summary["complete"] is True and summary["shard"]["index"] == empty
+    assert lines(tmp_path / "out" / "labels.csv") == [] and lines(tmp_path / "out" / "mentions.jsonl") == []
