@@ -53,14 +53,14 @@ def choose_reports(run: Run, disagreeing: set[str], sample: int | None, seed: in
 def label_counts(run: Run) -> dict[str, dict[str, int]]:
     counts = {name: dict.fromkeys(COUNTED, 0) for name in run.label_names}
     for states in run.labels.values():
-        for name, state in states.items():
+        for name, state in zip(run.label_names, states, strict=True):
             counts[name][state.value if state else "not_mentioned"] += 1
     return counts
 
 
-def report_view(run: Run, report_id: str, text: list[tuple[str, str]] | None, comparison: GoldComparison | None,
-                labels_of: Callable[[Mention], tuple[str, ...]]) -> ReportView:
-    views = sentence_views(run.mentions.get(report_id, []), labels_of)
+def report_view(run: Run, report_id: str, mentions: list[Mention], text: list[tuple[str, str]] | None,
+                comparison: GoldComparison | None, labels_of: Callable[[Mention], tuple[str, ...]]) -> ReportView:
+    views = sentence_views(mentions, labels_of)
     if text is None:
         segments, unplaced = sentences_only(views), []
     else:
@@ -68,7 +68,7 @@ def report_view(run: Run, report_id: str, text: list[tuple[str, str]] | None, co
     gold = comparison.gold.get(report_id, {}) if comparison else {}
     errors = comparison.errors.get(report_id, {}) if comparison else {}
     cells = [LabelCell(name, state, gold.get(name), errors.get(name, ""))
-             for name, state in run.labels[report_id].items()]
+             for name, state in run.states(report_id).items()]
     return ReportView(report_id, segments, cells, text is not None, unplaced)
 
 
@@ -88,7 +88,8 @@ def build_page(run: Run, comparison: GoldComparison | None, reports_path: Path |
         notes.append(f"{len(ids) - len(texts):,} shown reports are not in {reports_path}: they show their mention "
                      "sentences only.")
     labels_of = mention_labeller(run.label_set)
-    views = [report_view(run, i, texts.get(i), comparison, labels_of) for i in ids]
+    mentions = run.mentions(set(ids))
+    views = [report_view(run, i, mentions.get(i, []), texts.get(i), comparison, labels_of) for i in ids]
     return ReviewPage(
         title=f"cxrlabel review: {run.folder.name}", run=run.summary, label_names=run.label_names,
         counts=label_counts(run), reports=views, sampling=sampling,

@@ -1,4 +1,5 @@
-"""Read a `cxrlabel mine` run folder: summary.json, labels.csv and mentions.jsonl."""
+"""Read a `cxrlabel mine` run folder: summary.json and labels.csv whole (one small tuple per report), and
+mentions.jsonl streamed for the reports shown only, so that a large run stays within memory."""
 
 from __future__ import annotations
 
@@ -18,18 +19,25 @@ STATE_OF_CODE = {"1": State.POSITIVE, "0": State.NEGATIVE, "-1": State.UNCERTAIN
 
 @dataclass
 class Run:
-    """A finished mining run: its summary, label set, labels per report (run order) and mentions per report."""
+    """A finished mining run: its summary, label set and the states of each report (run order, one state or None
+    per label of `label_names`)."""
 
     folder: Path
     summary: dict
     label_set: LabelSet
     label_names: list[str]
-    labels: dict[str, dict[str, State | None]]
-    mentions: dict[str, list[Mention]]
+    labels: dict[str, tuple[State | None, ...]]
 
     @property
     def lang(self) -> str:
         return self.summary["lang"]
+
+    def states(self, report_id: str) -> dict[str, State | None]:
+        return dict(zip(self.label_names, self.labels[report_id], strict=True))
+
+    def mentions(self, report_ids: set[str]) -> dict[str, list[Mention]]:
+        """The mentions of `report_ids`, in run order, read from mentions.jsonl."""
+        return read_mentions(self.folder / "mentions.jsonl", report_ids)
 
 
 def read_run(folder: Path, labels: str | None = None) -> Run:
@@ -42,7 +50,7 @@ def read_run(folder: Path, labels: str | None = None) -> Run:
     summary = _read_summary(folder / "summary.json")
     label_set = _label_set(summary, labels, folder)
     names, label_rows = _read_labels(folder / "labels.csv")
-    return Run(folder, summary, label_set, names, label_rows, _read_mentions(folder / "mentions.jsonl"))
+    return Run(folder, summary, label_set, names, label_rows)
 
 
 def _read_summary(path: Path) -> dict:
@@ -65,22 +73,22 @@ def _label_set(summary: dict, labels: str | None, folder: Path) -> LabelSet:
                         "give its .yml file with --labels") from exc
 
 
-def _read_labels(path: Path) -> tuple[list[str], dict[str, dict[str, State | None]]]:
+def _read_labels(path: Path) -> tuple[list[str], dict[str, tuple[State | None, ...]]]:
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header or header[0] != "id":
             raise UserError(f"{path}:1: not a cxrlabel labels.csv (the first column must be id)")
         names = header[1:]
-        rows: dict[str, dict[str, State | None]] = {}
+        rows: dict[str, tuple[State | None, ...]] = {}
         for line, row in enumerate(reader, start=2):
             if len(row) != len(header) or any(code not in STATE_OF_CODE for code in row[1:]):
                 raise UserError(f"{path}:{line}: expected {len(header)} fields with codes 1, 0, -1 or empty")
-            rows[row[0]] = {name: STATE_OF_CODE[code] for name, code in zip(names, row[1:], strict=True)}
+            rows[row[0]] = tuple(STATE_OF_CODE[code] for code in row[1:])
     return names, rows
 
 
-def _read_mentions(path: Path) -> dict[str, list[Mention]]:
+def read_mentions(path: Path, report_ids: set[str]) -> dict[str, list[Mention]]:
     mentions: dict[str, list[Mention]] = {}
     with open(path, encoding="utf-8") as handle:
         for line, text in enumerate(handle, start=1):
@@ -88,6 +96,8 @@ def _read_mentions(path: Path) -> dict[str, list[Mention]]:
                 continue
             try:
                 record = json.loads(text)
+                if record["report_id"] not in report_ids:
+                    continue
                 mention = Mention(**{**record, "state": State(record["state"])})
             except (ValueError, TypeError, KeyError) as exc:
                 raise UserError(f"{path}:{line}: not a cxrlabel mention record ({exc})") from exc

@@ -41,7 +41,8 @@ def compare_with_gold(run: Run, gold: str, uncertain_as: str = "negative") -> Go
     if not ids:
         raise UserError(f"no report id of {path} matches an id of {run.folder / 'labels.csv'}")
     gold_matrix = np.array([[gold_rows[i][n] for n in names] for i in ids])
-    pred_matrix = np.array([[predicted_value(run.labels[i][n], uncertain_as) for n in names] for i in ids])
+    columns = [run.label_names.index(n) for n in names]
+    pred_matrix = np.array([[predicted_value(run.labels[i][c], uncertain_as) for c in columns] for i in ids])
     scores = rounded(score_predictions(gold_matrix, pred_matrix, names, run.label_set))
     errors: dict[str, dict[str, str]] = {}
     for row, report_id in enumerate(ids):
