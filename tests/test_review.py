@@ -331,3 +331,24 @@ def test_review_runs_on_the_core_install(en_run, zh_run, tmp_path):
         result = run_core(env, "cxrlabel", "review", str(run), *map(str, options), "--out", str(out))
         assert result.returncode == 0, result.stderr
         assert parse_page(out).find_all("article", class_="report")
+
+
+def test_text_is_escaped(tmp_path):
+    """Report text and ids that look like markup stay text: in the report, in the marks and in the graph JSON."""
+    reports = tmp_path / "reports.csv"
+    with open(reports, "w", newline="") as handle:
+        csv.writer(handle).writerows([["id", "findings"],
+                                      ["a<b>&1", "No pleural effusion </script><script>alert(1)</script> seen."]])
+    run = mine(reports, tmp_path / "run", "--lang", "en")
+    out = tmp_path / "page.html"
+    result = invoke("review", run, "--reports", reports, "--out", out)
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "alert(1)" in html and "<script>alert" not in html and "<b>" not in html
+    root = parse_page(out)
+    article = root.find("article", class_="report")
+    assert article.attrs["data-id"] == "a<b>&1"
+    assert "</script><script>alert(1)</script>" in article.find("div", class_="report-text").text()
+    assert len(root.find_all("script")) == 2  # the graph JSON and the page's own script, nothing injected
+    graphs = json.loads(root.find("script", id="graph-data").text())
+    assert any("alert" in "".join(graph["words"]) for graph in graphs.values())
