@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cxrlabel.errors import UserError
+from cxrlabel.extras import missing_extra
 from cxrlabel.writers import STATES, STREAMS, SUMMARY
 
 MERGED_FILES = (*STREAMS, SUMMARY)
@@ -157,6 +158,9 @@ def merge_shards(out: Path, folders: list[Path]) -> dict:
     check_shard_set(shards)
     check_out(out, datasets=shards[0].is_dataset)
     if shards[0].is_dataset:
+        missing = missing_extra("build", "cxrlabel merge of `cxrlabel build` shards")
+        if missing:
+            raise UserError(missing)
         from cxrlabel.imageset.merge import merge_datasets
 
         return merge_datasets(out, shards)

@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from tests.test_registry_core_install import core_env  # noqa: F401 (the core-install environment, for any test)
+
 
 def pytest_configure(config):
     """Before collection (some test modules read the rules when imported): CXRLABEL_RULES (another rules folder)

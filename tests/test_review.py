@@ -271,7 +271,7 @@ def test_sampling_is_seeded_and_stated(en_run, tmp_path):
         root = parse_page(out)
         pages.append([a.attrs["data-id"] for a in root.find_all("article", class_="report")])
         sampling = root.find("p", id="sampling").text()
-        assert f"20 of 217, drawn at random (seed {seed}" in sampling
+        assert f"20 of 217 reports of the run, drawn at random (seed {seed}" in sampling
         assert "give --reports for the full text" in root.find("p", class_="note").text()
         assert not root.find_all("table", id="prf")
     assert len(pages[0]) == 20 and pages[0] == pages[1] and pages[0] != pages[2]

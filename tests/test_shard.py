@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from cxrlabel.cli import app
 from cxrlabel.errors import UserError
 from cxrlabel.sharding import Shard, parse_shard, patient_key, shard_of
+from tests.test_registry_core_install import run_core
 
 REAL3 = Path(__file__).parent / "data" / "zh_real3.csv"
 STREAMS = ("labels.csv", "mentions.jsonl", "errors.csv")
@@ -244,7 +245,7 @@ def test_english_shards_merged_equal_the_unsharded_run(tmp_path):
     assert merged["parser"] == "spacy" and merged["label_set"] == "chestxray14"
 
 
-def test_text_only_build_shards_merged_equal_the_unsharded_build(tmp_path):
+def test_text_only_build_shards_merged_equal_the_unsharded_build(tmp_path, core_env):
     from datasets import load_from_disk
 
     from tests.test_build_dataset import DATA
@@ -257,6 +258,10 @@ def test_text_only_build_shards_merged_equal_the_unsharded_build(tmp_path):
     build(tmp_path / "full")
     for index in (1, 2):
         build(tmp_path / f"t{index}", "--shard", f"{index}/2")
+    core = run_core(core_env, "cxrlabel", "merge", str(tmp_path / "core"), str(tmp_path / "t1"), str(tmp_path / "t2"))
+    assert core.returncode == 2 and not (tmp_path / "core").exists()
+    assert core.stderr.strip() == ('error: cxrlabel merge of `cxrlabel build` shards needs the "build" extra: '
+                                   'pip install "cxrlabel[build]"')
     assert invoke("merge", tmp_path / "merged", tmp_path / "t1", tmp_path / "t2").exit_code == 0
 
     def rows(folder: Path) -> list[tuple]:

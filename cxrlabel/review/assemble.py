@@ -36,17 +36,17 @@ def choose_reports(run: Run, disagreeing: set[str], sample: int | None, seed: in
     first = [i for i in ids if i in disagreeing]
     others = [i for i in ids if i not in disagreeing]
     if sample is None or len(others) <= sample:
-        chosen, drawn = others, f"all {len(others):,}"
+        chosen, drawn, how = others, f"all {len(others):,}", ""
     else:
         picked = set(random.Random(seed).sample(range(len(others)), sample))
         chosen = [i for k, i in enumerate(others) if k in picked]
-        drawn = f"{sample:,} of {len(others):,}, drawn at random (seed {seed}; --sample N / --seed S change it, " \
-                "--all shows every report)"
+        drawn = f"{sample:,} of {len(others):,}"
+        how = f", drawn at random (seed {seed}; --sample N / --seed S change it, --all shows every report)"
     if disagreeing:
-        text = (f"Showing all {len(first):,} reports that disagree with the gold first, then {drawn} other "
-                f"reports of the run ({len(first) + len(chosen):,} of {len(ids):,}).")
+        text = (f"Showing all {len(first):,} reports that disagree with the gold first, then {drawn} other reports"
+                f"{how}: {len(first) + len(chosen):,} of the run's {len(ids):,}.")
     else:
-        text = f"Showing {drawn} reports of the run."
+        text = f"Showing {drawn} reports of the run{how}."
     return first + chosen, text
 
 
