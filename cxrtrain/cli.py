@@ -9,6 +9,7 @@ import typer
 
 from cxrlabel.errors import UserError, fail
 from cxrlabel.extras import needs_extra
+from cxrtrain.recipes import DEFAULT_RECIPE, NO_RECIPE
 
 app = typer.Typer(help="Train and evaluate multi-label chest X-ray classifiers on datasets built by `cxrlabel build`.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -58,9 +59,10 @@ def fit(
     strict: Annotated[bool, typer.Option(
         "--strict", help="Stop at the first row whose image cannot be decoded (default: skip it, count it in "
                          "train_log.jsonl and list it in OUT/errors.csv).")] = False,
-    recipe: Annotated[str | None, typer.Option(
-        help="A paper's defaults: chestxray8, chexnet or dong2017 (see README); options given here override "
-             "them.")] = None,
+    recipe: Annotated[str, typer.Option(
+        help="A paper's defaults: chestxray8, chexnet or dong2017 (see README), or none (the options' own "
+             f"defaults); options given here override them. Default {DEFAULT_RECIPE}: the best out-of-fold AUC in "
+             "benchmarks/nih_small.py.")] = DEFAULT_RECIPE,
     min_positives: Annotated[int, typer.Option(
         help="Select the best epoch on the mean validation AUC over labels with at least this many positives "
              "(all labels with an AUC, with a warning, when none has).")] = 5,
@@ -88,7 +90,7 @@ def fit(
     except UserError as exc:
         fail(exc)
     prep = Preprocessing(**{key: settings.pop(key) for key in ("resize", "crop", "test_crops", "flip")})
-    config = TrainConfig(**settings, recipe=recipe or "", prep=prep)
+    config = TrainConfig(**settings, recipe="" if recipe == NO_RECIPE else recipe, prep=prep)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn()) as progress:
         try:

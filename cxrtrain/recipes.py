@@ -29,15 +29,22 @@ RECIPES = {recipe.name: recipe for recipe in (
 )}
 
 
+# `cxrtrain fit` without --recipe: the recipe with the best out-of-fold mean AUC in benchmarks/nih_small.py (README,
+# "Real images, small"); `--recipe none` leaves the options' own defaults (the ChestX-ray8 head, centre crop)
+DEFAULT_RECIPE = "dong2017"
+NO_RECIPE = "none"
+
+
 def recipe_settings(name: str) -> dict:
     """The option values of recipe `name` (a one-line error naming the recipes when there is none)."""
     if name not in RECIPES:
-        raise UserError(f"--recipe takes {', '.join(RECIPES)}, not {name!r}")
+        raise UserError(f"--recipe takes {', '.join(RECIPES)} or {NO_RECIPE}, not {name!r}")
     return dict(RECIPES[name].settings)
 
 
 def apply_recipe(name: str | None, options: dict, explicit: set[str]) -> dict:
-    """`options` with recipe `name`'s values for every option not in `explicit` (those given by the user)."""
-    if not name:
+    """`options` with recipe `name`'s values for every option not in `explicit` (those given by the user); `none`
+    (or no name) leaves them as they are."""
+    if not name or name == NO_RECIPE:
         return dict(options)
     return {**options, **{key: value for key, value in recipe_settings(name).items() if key not in explicit}}

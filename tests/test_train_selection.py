@@ -99,10 +99,16 @@ def test_recipe_defaults_yield_to_explicit_options_and_are_recorded(dataset, tmp
     config = json.loads((run / "config.json").read_text())
     assert config["recipe"] == "chestxray8" and config["backbone"] == "tiny"  # given → kept
     assert (config["pool"], config["loss"], config["lse_r"], config["transition"]) == ("lse", "wcel", 5.0, 16)
+    plain = tmp_path / "plain"
+    result = runner.invoke(app, ["fit", dataset, "--out", str(plain), *TINY, "--recipe", "none"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((plain / "config.json").read_text())
+    assert config["recipe"] == "" and config["min_share"] == 0 and config["prep"]["test_crops"] == "center"
     run = tmp_path / "dong"
-    result = runner.invoke(app, ["fit", dataset, "--out", str(run), *TINY, "--recipe", "dong2017"])
+    result = runner.invoke(app, ["fit", dataset, "--out", str(run), *TINY])  # the default recipe
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())
+    assert recipes.DEFAULT_RECIPE == config["recipe"] == "dong2017"
     assert config["min_share"] == 0.03 and config["prep"]["test_crops"] == "five"
     result = runner.invoke(app, ["evaluate", str(run), "--bootstrap", "100", "--min-positives", "3"])
     assert result.exit_code == 0, result.output
@@ -116,7 +122,7 @@ def test_recipe_defaults_yield_to_explicit_options_and_are_recorded(dataset, tmp
         row = metrics["labels"][name]
         assert row["ci95"][0] <= row["auc"] <= row["ci95"][1]
     result = runner.invoke(app, ["fit", dataset, "--out", str(tmp_path / "x"), "--recipe", "resnet-paper"])
-    assert result.exit_code == 2 and "chestxray8, chexnet, dong2017" in result.output
+    assert result.exit_code == 2 and "chestxray8, chexnet, dong2017 or none" in result.output
 
 
 def test_recipe_names_the_backbone_it_cannot_build(monkeypatch):
