@@ -37,11 +37,10 @@ def review(
         typer.Option("--labels", help="The run's label set .yml, when it is not a shipped one (default: the run's)."),
     ] = None,
 ) -> None:
-    """Review a mine run in a browser: one self-contained HTML file.
-
-    OUT (no network needed) holds the label counts, with a gold the P/R/F1 table and every disagreement first,
-    each shown report with its mentions highlighted by state, the deciding rule on hover, filters and search; for
-    English runs a click on a sentence draws its dependency graph."""
+    """Review a mine run in a browser: one self-contained HTML file (no network needed) with the label counts, with
+    a gold the P/R/F1 table and every disagreement first, each shown report with its mentions highlighted by state,
+    the deciding rule on hover, filters and search; for English runs a click on a sentence draws its dependency
+    graph."""
     from cxrlabel.review.build import write_review
 
     if uncertain_as not in ("negative", "positive"):
