@@ -30,6 +30,17 @@ def strongest(states: Iterable[State]) -> State | None:
     return result
 
 
+def finding_labels(label_set: LabelSet) -> dict[str, tuple[str, ...]]:
+    """Finding → the labels it counts towards: the labels that list it (English), or the label it names (a Chinese
+    mention carries its label's name). Derived labels count no finding."""
+    labels_of: dict[str, list[str]] = {}
+    for spec in label_set.labels:
+        if not spec.derived:
+            for finding in spec.findings if label_set.lang == "en" else (spec.name,):
+                labels_of.setdefault(finding, []).append(spec.name)
+    return {finding: tuple(names) for finding, names in labels_of.items()}
+
+
 @dataclass(frozen=True)
 class Aggregator:
     """Turns the mentions of one report into its labels under a label set.

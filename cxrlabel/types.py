@@ -18,6 +18,9 @@ class State(str, Enum):
         return {"positive": 1, "negative": 0, "uncertain": -1}[self.value]
 
 
+STATE_OF_CODE: dict[str, State] = {str(state.code): state for state in State}  # a labels.csv cell → its state
+
+
 @dataclass
 class Report:
     """One report as read from the input.

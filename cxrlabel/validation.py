@@ -30,6 +30,11 @@ NEGBIO_TOTAL = (0.90, 0.91, 0.90)
 METAMAP_TOTAL = (0.84, 0.88, 0.86)
 
 
+def gold_file(gold: str) -> Path:
+    """The gold CSV named by --gold: 'openi' is the shipped OpenI development gold."""
+    return OPENI_DIR / "gold_dev.csv" if gold == "openi" else Path(gold)
+
+
 def _gold_id(row: dict, column: str) -> str:
     value = str(row[column]).strip()
     return value[3:] if column.strip().lower() == "filename" and value.upper().startswith("CXR") else value
@@ -80,13 +85,10 @@ def run_validation(
     """Score the labeler against gold; print the tables; return the JSON-shaped scores."""
     console = console or Console()
     label_set = label_set_for(lang, labels)
-    if gold == "openi":
-        if lang != "en":
-            raise UserError("--gold openi is the English OpenI gold; use --lang en")
-        gold_path, reports = OPENI_DIR / "gold_dev.csv", reports or OPENI_DIR / "reports_dev.csv"
-    else:
-        gold_path = Path(gold)
-        reports = reports or gold_path
+    if gold == "openi" and lang != "en":
+        raise UserError("--gold openi is the English OpenI gold; use --lang en")
+    gold_path = gold_file(gold)
+    reports = reports or (OPENI_DIR / "reports_dev.csv" if gold == "openi" else gold_path)
     gold_rows, names = read_gold(gold_path, label_set)
     results: dict[str, ReportResult] = {}
     failures: list[RecordError] = []

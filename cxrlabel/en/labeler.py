@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from cxrlabel.aggregation import Aggregator
+from cxrlabel.aggregation import Aggregator, finding_labels
 from cxrlabel.en.graph import build_graph
 from cxrlabel.en.rules import GraphView, RuleSet, load_rules
 from cxrlabel.en.sections import split_sections
@@ -71,12 +71,8 @@ class EnglishLabeler:
         self.vocabulary: tuple[Finding, ...] = load_vocabulary()
         self.rules = load_rules()
         self.parser = parser_class(parser)()
-        finding_labels: dict[str, list[str]] = {}
-        for label in label_set.labels:
-            for finding in label.findings:
-                finding_labels.setdefault(finding, []).append(label.name)
         # normal: ruled out by any abnormal finding of the whole vocabulary, counted by a label or not
-        self.aggregator = Aggregator(label_set, finding_labels,
+        self.aggregator = Aggregator(label_set, finding_labels(label_set),
                                      frozenset(f.name for f in self.vocabulary if f.abnormal))
         self._cache: OrderedDict[str, list[SentenceDecision]] = OrderedDict()
 

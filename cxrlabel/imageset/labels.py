@@ -7,8 +7,9 @@ from pathlib import Path
 
 from cxrlabel.errors import UserError
 from cxrlabel.imageset.problems import Problem
+from cxrlabel.types import STATE_OF_CODE
 
-STATE_NAMES = {"1": "positive", "0": "negative", "-1": "uncertain", "": ""}
+STATE_NAMES = {**{code: state.value for code, state in STATE_OF_CODE.items()}, "": ""}
 STATES = ("positive", "negative", "uncertain", "")
 
 

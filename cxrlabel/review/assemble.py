@@ -4,13 +4,14 @@ their text, labels, gold values and errors, and the per-label counts."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from cxrlabel.aggregation import finding_labels
 from cxrlabel.errors import UserError
 from cxrlabel.readers import iter_reports
 from cxrlabel.review.collect import Run
-from cxrlabel.review.layout import mention_labeller, place_in_sections, sentence_views, sentences_only
+from cxrlabel.review.layout import place_in_sections, sentence_views, sentences_only
 from cxrlabel.review.model import LabelCell, ReportView, ReviewPage
 from cxrlabel.review.scoring import GoldComparison
 from cxrlabel.types import Mention, Report, State
@@ -59,7 +60,7 @@ def label_counts(run: Run) -> dict[str, dict[str, int]]:
 
 
 def report_view(run: Run, report_id: str, mentions: list[Mention], text: list[tuple[str, str]] | None,
-                comparison: GoldComparison | None, labels_of: Callable[[Mention], tuple[str, ...]]) -> ReportView:
+                comparison: GoldComparison | None, labels_of: Mapping[str, Sequence[str]]) -> ReportView:
     views = sentence_views(mentions, labels_of)
     if text is None:
         segments, unplaced = sentences_only(views), []
@@ -87,7 +88,7 @@ def build_page(run: Run, comparison: GoldComparison | None, reports_path: Path |
     elif len(texts) < len(ids):
         notes.append(f"{len(ids) - len(texts):,} shown reports are not in {reports_path}: they show their mention "
                      "sentences only.")
-    labels_of = mention_labeller(run.label_set)
+    labels_of = finding_labels(run.label_set)
     mentions = run.mentions(set(ids))
     views = [report_view(run, i, mentions.get(i, []), texts.get(i), comparison, labels_of) for i in ids]
     return ReviewPage(

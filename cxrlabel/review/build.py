@@ -12,8 +12,8 @@ from cxrlabel.review.collect import read_run
 from cxrlabel.review.graphs import attach_graphs
 from cxrlabel.review.model import ReviewPage
 from cxrlabel.review.page import render_page
-from cxrlabel.review.scoring import compare_with_gold, gold_path
-from cxrlabel.validation import OPENI_DIR
+from cxrlabel.review.scoring import compare_with_gold
+from cxrlabel.validation import OPENI_DIR, gold_file
 
 
 def _reports_source(gold: str | None, reports: Path | None) -> Path | None:
@@ -25,10 +25,10 @@ def _reports_source(gold: str | None, reports: Path | None) -> Path | None:
     from cxrlabel.readers import iter_reports
 
     try:
-        next(iter(iter_reports(gold_path(gold))), None)
+        next(iter(iter_reports(gold_file(gold))), None)
     except UserError:
         return None  # no text column: the page shows the mention sentences
-    return gold_path(gold)
+    return gold_file(gold)
 
 
 def write_review(run_dir: Path, out: Path, *, gold: str | None, reports: Path | None, sample: int | None, seed: int,

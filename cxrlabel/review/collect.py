@@ -11,10 +11,10 @@ from pathlib import Path
 from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet
 from cxrlabel.registry import label_set_for
-from cxrlabel.types import Mention, State
+from cxrlabel.types import STATE_OF_CODE, Mention, State
 
 RUN_FILES = ("summary.json", "labels.csv", "mentions.jsonl")
-STATE_OF_CODE = {"1": State.POSITIVE, "0": State.NEGATIVE, "-1": State.UNCERTAIN, "": None}
+CELL_STATES: dict[str, State | None] = {**STATE_OF_CODE, "": None}  # "" = not mentioned
 
 
 @dataclass
@@ -82,9 +82,9 @@ def _read_labels(path: Path) -> tuple[list[str], dict[str, tuple[State | None, .
         names = header[1:]
         rows: dict[str, tuple[State | None, ...]] = {}
         for line, row in enumerate(reader, start=2):
-            if len(row) != len(header) or any(code not in STATE_OF_CODE for code in row[1:]):
+            if len(row) != len(header) or any(code not in CELL_STATES for code in row[1:]):
                 raise UserError(f"{path}:{line}: expected {len(header)} fields with codes 1, 0, -1 or empty")
-            rows[row[0]] = tuple(STATE_OF_CODE[code] for code in row[1:])
+            rows[row[0]] = tuple(CELL_STATES[code] for code in row[1:])
     return names, rows
 
 

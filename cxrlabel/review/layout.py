@@ -3,21 +3,10 @@ hover text (the deciding rule; for Chinese the exemplar / template and cue the r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 
-from cxrlabel.labelsets import LabelSet
 from cxrlabel.review.model import MarkedMention, Segment, SentenceView
 from cxrlabel.types import Mention
-
-
-def mention_labeller(label_set: LabelSet) -> Callable[[Mention], tuple[str, ...]]:
-    """Mention → the labels it counts towards: the labels listing its finding (en), or the label it names (zh)."""
-    labels_of: dict[str, list[str]] = {}
-    for spec in label_set.labels:
-        for finding in (*spec.findings, spec.name) if not spec.derived else ():
-            if spec.name not in labels_of.setdefault(finding, []):
-                labels_of[finding].append(spec.name)
-    return lambda mention: tuple(labels_of.get(mention.finding, ()))
 
 
 def hover_text(mention: Mention) -> str:
@@ -29,11 +18,12 @@ def hover_text(mention: Mention) -> str:
     return f"{mention.rule_id}{middle} — {mention.finding}: {mention.state.value}"
 
 
-def sentence_views(mentions: list[Mention], labels_of: Callable[[Mention], tuple[str, ...]]) -> list[SentenceView]:
-    """Group mentions by sentence, in run order (a sentence repeated in a report gives a second group)."""
+def sentence_views(mentions: list[Mention], labels_of: Mapping[str, Sequence[str]]) -> list[SentenceView]:
+    """Group mentions by sentence, in run order (a sentence repeated in a report gives a second group);
+    `labels_of`: finding → the labels it counts towards (`aggregation.finding_labels`)."""
     views: list[SentenceView] = []
     for mention in mentions:
-        labels = labels_of(mention)
+        labels = tuple(labels_of.get(mention.finding, ()))
         title = hover_text(mention) + ("" if labels else " (a finding no label of the set counts)")
         marked = MarkedMention(mention, labels, title)
         last = views[-1] if views else None

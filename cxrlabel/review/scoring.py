@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -11,7 +10,7 @@ from cxrlabel.errors import UserError
 from cxrlabel.metrics import rounded
 from cxrlabel.review.collect import Run
 from cxrlabel.review.model import GoldSummary, ScoreRow
-from cxrlabel.validation import OPENI_DIR, predicted_value, read_gold, score_predictions
+from cxrlabel.validation import gold_file, predicted_value, read_gold, score_predictions
 
 
 @dataclass
@@ -23,14 +22,9 @@ class GoldComparison:
     errors: dict[str, dict[str, str]]  # report id → label → "FP" | "FN" (only reports with an error)
 
 
-def gold_path(gold: str) -> Path:
-    """The gold CSV named by --gold: 'openi' is the shipped OpenI development gold."""
-    return OPENI_DIR / "gold_dev.csv" if gold == "openi" else Path(gold)
-
-
 def compare_with_gold(run: Run, gold: str, uncertain_as: str = "negative") -> GoldComparison:
     """Score the run's labels.csv against `gold` (validate's scores, rounded as it writes them)."""
-    path = gold_path(gold)
+    path = gold_file(gold)
     if gold == "openi" and run.lang != "en":
         raise UserError("--gold openi is the English OpenI gold; the run is not English")
     gold_rows, names = read_gold(path, run.label_set)

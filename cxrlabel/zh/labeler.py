@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cxrlabel.aggregation import Aggregator
+from cxrlabel.aggregation import Aggregator, finding_labels
 from cxrlabel.errors import UserError
 from cxrlabel.labelsets import LabelSet
 from cxrlabel.resources import load_yaml
@@ -38,7 +38,7 @@ def chinese_aggregator(label_set: LabelSet, mapping: Path | None) -> Aggregator:
     counted = [spec.name for spec in label_set.labels if not spec.derived]
     named = {label for label in load_exemplars(mapping).labels if label} if label_set.method == "clusters" else set()
     derived = {spec.name for spec in label_set.labels if spec.derived}
-    return Aggregator(label_set, {name: (name,) for name in counted}, frozenset((named | set(counted)) - derived))
+    return Aggregator(label_set, finding_labels(label_set), frozenset((named | set(counted)) - derived))
 
 
 class ChineseLabeler:
