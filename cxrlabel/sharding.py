@@ -1,6 +1,6 @@
 """`--shard I/N`: a deterministic part of the input, so N independent jobs (a Slurm array, Ray or Spark tasks) can
-each run `mine` or `build` on their part and `cxrlabel merge` (mine) or `datasets.concatenate_datasets` (build)
-joins the results.
+each run `mine` or `build` on their part and `cxrlabel merge` joins the results (a build's splits with
+`datasets.concatenate_datasets`).
 
 A record belongs to shard `1 + blake2b(key) mod N`: a stable hash of its key alone (not Python's salted `hash`,
 not the record's position), so the same record lands in the same shard whatever the input order, the machine or
